@@ -1,0 +1,74 @@
+# Attention, from first principles: one command builds the book, one tests everything.
+#   make book       set up (.venv, browser assets) and build the static book into _build/html
+#   make test       set up, then unit tests, nbval over every chapter, the book build, the browser test
+#   make execute    re-execute every chapter notebook in place, storing outputs and widget state
+#   make exercises  write learner notebooks (solutions removed) into _build/exercises
+#   make bench      print the performance table (ratios against references, one run)
+#   make lab        open JupyterLab on the chapters
+SHELL := bash
+.DEFAULT_GOAL := book
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest -p no:cacheprovider
+STAMP := $(VENV)/.installed
+STATIC := _build/static
+NOTEBOOKS := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+
+.PHONY: setup book test unit nbval browser execute exercises bench lab clean constraints
+
+# The environment: re-installed only when its inputs change.
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=24,<27"
+	$(PY) -m pip install -q -r requirements.txt -c constraints.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+# Browser-side files the book serves itself (no CDN): widget manager, require.js, MathJax.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+$(STATIC)/.stamp: node_modules/.installed
+	rm -rf $(STATIC) && mkdir -p $(STATIC)/requirejs $(STATIC)/widgets $(STATIC)/mathjax
+	cp node_modules/requirejs/require.js $(STATIC)/requirejs/
+	cp node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js $(STATIC)/widgets/
+	cp node_modules/@jupyter-widgets/html-manager/dist/*.{woff,woff2,ttf,eot,svg} $(STATIC)/widgets/
+	cp -r node_modules/mathjax/es5/{tex-chtml.js,input,output,a11y,ui} $(STATIC)/mathjax/
+	touch $@
+
+setup: $(STAMP) $(STATIC)/.stamp
+
+book: setup
+	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
+
+unit: setup
+	$(PYTEST) -m "not browser" tests
+
+nbval: setup
+	$(PYTEST) --nbval-lax --nbval-current-env --nbval-cell-timeout=300 $(NOTEBOOKS)
+
+browser: setup
+	$(PYTEST) -m browser tests
+
+test: unit nbval book browser
+
+execute: setup
+	$(PY) -m attnlib.course.execute $(NOTEBOOKS)
+
+exercises: setup
+	$(PY) -m attnlib.course.learner --out _build/exercises $(NOTEBOOKS)
+
+bench: setup
+	$(PY) -m attnlib.course.bench
+
+lab: setup
+	$(VENV)/bin/jupyter lab chapters
+
+constraints: setup
+	{ echo "# Fully pinned versions CI tested; regenerate with 'make constraints'."; \
+	  $(PY) -m pip freeze --exclude-editable | sed -e 's/+cpu$$//'; } > constraints.txt
+
+clean:
+	rm -rf _build

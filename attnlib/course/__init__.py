@@ -1,0 +1,7 @@
+"""Maintainer tools of the course: run with ``python -m attnlib.course.<tool>`` (the Makefile does).
+
+- :mod:`attnlib.course.notebooks` the conventions every chapter notebook shares
+- :mod:`attnlib.course.execute`   ``make execute``: re-run notebooks, store outputs and runtimes
+- :mod:`attnlib.course.learner`   ``make exercises``: learner copies with solutions removed
+- :mod:`attnlib.course.bench`     ``make bench``: the performance table
+"""

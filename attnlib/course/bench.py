@@ -1,0 +1,111 @@
+"""``make bench``: the performance table, measured in one run as ratios against references.
+
+Timings on shared machines are noisy, so each row times ours and the reference interleaved,
+several times, and reports medians and their ratio. Nothing here fails on a slow day: the
+table is for reading (and for the closing notes of the issues that set the targets).
+
+Usage: ``python -m attnlib.course.bench [--repeats N]``.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass
+class Row:
+    what: str
+    shape: str
+    ours_s: float
+    ref_s: float
+    reference: str
+    target: str
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_s / self.ref_s
+
+
+def time_pair(ours: Callable[[], object], ref: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median seconds of ``ours`` and ``ref``, run alternately after one warm-up each."""
+    ours(), ref()
+    a, b = [], []
+    for _ in range(repeats):
+        for fn, acc in ((ours, a), (ref, b)):
+            start = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - start)
+    return statistics.median(a), statistics.median(b)
+
+
+def sdpa_rows(repeats: int) -> list[Row]:
+    """attnlib's scaled dot-product attention (NumPy and PyTorch) against PyTorch's SDPA on CPU."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    import attnlib
+    from attnlib import numpy as anp
+    from attnlib import torch as atorch
+
+    attnlib.seed(0)
+    shape = (4, 8, 1024, 64)
+    q, k, v = (torch.randn(shape) for _ in range(3))
+    qn, kn, vn = (t.numpy() for t in (q, k, v))
+    ref = lambda: F.scaled_dot_product_attention(q, k, v)
+    # Same numbers first: a fast wrong answer is no answer.
+    expected = ref()
+    for out in (atorch.scaled_dot_product_attention(q, k, v, need_weights=False)[0],
+                atorch.scaled_dot_product_attention(q, k, v)[0],
+                torch.from_numpy(anp.scaled_dot_product_attention(qn, kn, vn)[0])):
+        err = (out - expected).abs().max().item()
+        if err > 1e-4:
+            raise AssertionError(f"attention output differs from torch SDPA by {err}")
+    cases = [
+        ("attnlib.torch SDPA, need_weights=False", lambda: atorch.scaled_dot_product_attention(
+            q, k, v, need_weights=False), "<= 1.1"),
+        ("attnlib.torch SDPA, need_weights=True", lambda: atorch.scaled_dot_product_attention(q, k, v), "<= 2.0"),
+        ("attnlib.numpy SDPA (float32)", lambda: anp.scaled_dot_product_attention(qn, kn, vn), "-"),
+    ]
+    rows = []
+    with torch.inference_mode():
+        for what, ours, target in cases:
+            ours_s, ref_s = time_pair(ours, ref, repeats)
+            rows.append(Row(what, "x".join(map(str, shape)), ours_s, ref_s,
+                            "torch.nn.functional.scaled_dot_product_attention", target))
+    return rows
+
+
+# Later chapters append their benchmark functions here.
+BENCHMARKS: list[Callable[[int], list[Row]]] = [sdpa_rows]
+
+
+def markdown_table(rows: list[Row]) -> str:
+    lines = ["| what | shape | ours (ms) | reference | reference (ms) | ratio | target |",
+             "|---|---|---:|---|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r.what} | {r.shape} | {r.ours_s * 1e3:.1f} | {r.reference} | "
+                     f"{r.ref_s * 1e3:.1f} | {r.ratio:.2f} | {r.target} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args(argv)
+    import platform
+
+    import torch
+    rows = [row for bench in BENCHMARKS for row in bench(args.repeats)]
+    print(f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; medians of {args.repeats} interleaved runs.\n")
+    print(markdown_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Attention in PyTorch, on CPU or GPU: the functions and modules of Parts II-IV."""
+from attnlib.torch.device import default_device
+from attnlib.torch.scaled_dot_product import scaled_dot_product_attention
+
+__all__ = ["default_device", "scaled_dot_product_attention"]

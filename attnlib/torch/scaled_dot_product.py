@@ -1,0 +1,88 @@
+"""Scaled dot-product attention in PyTorch: the twin of :func:`attnlib.numpy.scaled_dot_product_attention`."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask) -> tuple:
+    for name, t, dims in (("queries", q, "(..., L_q, d_k)"), ("keys", k, "(..., L_k, d_k)"),
+                          ("values", v, "(..., L_k, d_v)")):
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.dim() < 2:
+            raise ValueError(f"{name} must have shape {dims}, got shape {tuple(t.shape)}")
+        if not t.is_floating_point():
+            raise ValueError(f"{name} must be floating point, got dtype {t.dtype}")
+    if k.shape[-1] != q.shape[-1]:
+        raise ValueError(f"keys have d_k={k.shape[-1]} but queries d_k={q.shape[-1]} "
+                         f"(keys {tuple(k.shape)}, queries {tuple(q.shape)})")
+    if v.shape[-2] != k.shape[-2]:
+        raise ValueError(f"values have L_k={v.shape[-2]} but keys L_k={k.shape[-2]} "
+                         f"(values {tuple(v.shape)}, keys {tuple(k.shape)})")
+    try:
+        batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except RuntimeError:
+        raise ValueError(f"batch dimensions do not broadcast: queries {tuple(q.shape)}, "
+                         f"keys {tuple(k.shape)}, values {tuple(v.shape)}") from None
+    scores_shape = (*batch, q.shape[-2], k.shape[-2])
+    if mask is not None:
+        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+            raise ValueError("mask must be a boolean tensor with True = may attend, got "
+                             f"{getattr(mask, 'dtype', type(mask).__name__)}")
+        try:
+            shape = torch.broadcast_shapes(mask.shape, scores_shape)
+        except RuntimeError:
+            shape = None
+        if shape != torch.Size(scores_shape):
+            raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' "
+                             f"shape {scores_shape} (..., L_q, L_k)")
+    return scores_shape
+
+
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask=None,
+                                 dropout_p: float = 0.0, need_weights: bool = True):
+    r"""softmax(Q K^T / sqrt(d_k)) V, batch-first, on whatever device the inputs are.
+
+    Parameters
+    ----------
+    q : torch.Tensor, shape (..., L_q, d_k)
+    k : torch.Tensor, shape (..., L_k, d_k)
+    v : torch.Tensor, shape (..., L_k, d_v)
+    mask : torch.Tensor of bool, optional
+        Broadcastable to (..., L_q, L_k); True = may attend. A query with no allowed key gets
+        zero weights and a zero output (PyTorch's own SDPA gives NaN there).
+    dropout_p : float
+        Dropout on the attention weights (use 0 at evaluation time).
+    need_weights : bool
+        With False, return ``(output, None)`` through PyTorch's fused kernel, which never
+        materialises the (L_q, L_k) weights.
+
+    Returns
+    -------
+    output : torch.Tensor, shape (..., L_q, d_v)
+    weights : torch.Tensor, shape (..., L_q, L_k), or None when ``need_weights`` is False
+    """
+    _check(q, k, v, mask)
+    row_ok = None
+    if mask is not None:
+        # Rows with no allowed key: let them attend everywhere (finite values and gradients),
+        # then zero their output and weights below.
+        row_ok = mask.any(dim=-1, keepdim=True)
+        mask = mask | ~row_ok
+    if not need_weights:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        if row_ok is not None:
+            out = out * row_ok.to(out.dtype)
+        return out, None
+    scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    if row_ok is not None:
+        weights = weights * row_ok.to(weights.dtype)
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, p=dropout_p)
+    return weights @ v, weights
