@@ -1,0 +1,15 @@
+"""Figures and interactive explorers the chapters use, one module per concept.
+
+- :mod:`attnlib.viz.heatmap`  attention weights as a labelled heatmap
+- :mod:`attnlib.viz.explorer` an ipywidgets explorer of one query's attention (query word,
+  temperature, causal mask) and the static figure of its key settings for the book
+- :mod:`attnlib.viz.paths`    path length between two tokens: recurrent network vs self-attention
+
+Functions that draw return a :class:`matplotlib.figure.Figure`; explorers return a widget to display.
+"""
+from attnlib.viz.explorer import attend_one, attention_explorer, explorer_frame, explorer_snapshots
+from attnlib.viz.heatmap import attention_heatmap
+from attnlib.viz.paths import path_length_figure
+
+__all__ = ["attention_heatmap", "attend_one", "attention_explorer", "explorer_frame",
+           "explorer_snapshots", "path_length_figure"]
