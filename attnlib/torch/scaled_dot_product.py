@@ -65,7 +65,7 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     output : torch.Tensor, shape (..., L_q, d_v)
     weights : torch.Tensor, shape (..., L_q, L_k), or None when ``need_weights`` is False
     """
-    _check(q, k, v, mask)
+    scores_shape = _check(q, k, v, mask)
     row_ok = None
     if mask is not None:
         # Rows with no allowed key: let them attend everywhere (finite values and gradients),
@@ -73,11 +73,19 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
         row_ok = mask.any(dim=-1, keepdim=True)
         mask = mask | ~row_ok
     if not need_weights:
+        # torch's SDPA does not broadcast every batch combination (e.g. a mask with more batch
+        # dims than q and k): give it q, k, v with the full batch (views; no-ops when equal).
+        batch = scores_shape[:-2]
+        q, k, v = (t.expand(*batch, *t.shape[-2:]) for t in (q, k, v))
+        if mask is not None and mask.dim() < 2:  # SDPA wants at least (L_q, L_k)
+            mask = mask.expand(scores_shape[-2:])
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         if row_ok is not None:
             out = out * row_ok.to(out.dtype)
         return out, None
     scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)
+    # Values may carry batch dims that queries and keys lack: weights span the full batch.
+    scores = scores.expand(scores_shape)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     weights = torch.softmax(scores, dim=-1)
