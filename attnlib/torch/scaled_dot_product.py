@@ -6,39 +6,22 @@ import math
 import torch
 import torch.nn.functional as F
 
+from attnlib.shapes import attention_scores_shape, check_mask_shape
+
 
 def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask) -> tuple:
-    for name, t, dims in (("queries", q, "(..., L_q, d_k)"), ("keys", k, "(..., L_k, d_k)"),
-                          ("values", v, "(..., L_k, d_v)")):
+    """Check types and shapes (rules shared with the NumPy twin); return the scores' shape."""
+    for name, t in (("queries", q), ("keys", k), ("values", v)):
         if not isinstance(t, torch.Tensor):
             raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.dim() < 2:
-            raise ValueError(f"{name} must have shape {dims}, got shape {tuple(t.shape)}")
         if not t.is_floating_point():
             raise ValueError(f"{name} must be floating point, got dtype {t.dtype}")
-    if k.shape[-1] != q.shape[-1]:
-        raise ValueError(f"keys have d_k={k.shape[-1]} but queries d_k={q.shape[-1]} "
-                         f"(keys {tuple(k.shape)}, queries {tuple(q.shape)})")
-    if v.shape[-2] != k.shape[-2]:
-        raise ValueError(f"values have L_k={v.shape[-2]} but keys L_k={k.shape[-2]} "
-                         f"(values {tuple(v.shape)}, keys {tuple(k.shape)})")
-    try:
-        batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-    except RuntimeError:
-        raise ValueError(f"batch dimensions do not broadcast: queries {tuple(q.shape)}, "
-                         f"keys {tuple(k.shape)}, values {tuple(v.shape)}") from None
-    scores_shape = (*batch, q.shape[-2], k.shape[-2])
+    scores_shape = attention_scores_shape(q.shape, k.shape, v.shape)
     if mask is not None:
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
             raise ValueError("mask must be a boolean tensor with True = may attend, got "
                              f"{getattr(mask, 'dtype', type(mask).__name__)}")
-        try:
-            shape = torch.broadcast_shapes(mask.shape, scores_shape)
-        except RuntimeError:
-            shape = None
-        if shape != torch.Size(scores_shape):
-            raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' "
-                             f"shape {scores_shape} (..., L_q, L_k)")
+        check_mask_shape(mask.shape, scores_shape)
     return scores_shape
 
 

@@ -1,0 +1,48 @@
+"""Shape rules of attention, shared by the NumPy and PyTorch twins (they work on plain tuples).
+
+Errors are ``ValueError``s that name the offending shapes, e.g.
+"keys have d_k=32 but queries d_k=64".
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def attention_scores_shape(q_shape, k_shape, v_shape) -> tuple:
+    """Check queries (..., L_q, d_k), keys (..., L_k, d_k), values (..., L_k, d_v).
+
+    Returns
+    -------
+    tuple
+        The scores' shape (..., L_q, L_k), with the batch dimensions of all three broadcast.
+    """
+    q_shape, k_shape, v_shape = tuple(q_shape), tuple(k_shape), tuple(v_shape)
+    for name, shape, dims in (("queries", q_shape, "(..., L_q, d_k)"), ("keys", k_shape, "(..., L_k, d_k)"),
+                              ("values", v_shape, "(..., L_k, d_v)")):
+        if len(shape) < 2:
+            raise ValueError(f"{name} must have shape {dims}, got shape {shape}")
+    if k_shape[-1] != q_shape[-1]:
+        raise ValueError(f"keys have d_k={k_shape[-1]} but queries d_k={q_shape[-1]} "
+                         f"(keys {k_shape}, queries {q_shape})")
+    if v_shape[-2] != k_shape[-2]:
+        raise ValueError(f"values have L_k={v_shape[-2]} but keys L_k={k_shape[-2]} "
+                         f"(values {v_shape}, keys {k_shape})")
+    try:
+        batch = np.broadcast_shapes(q_shape[:-2], k_shape[:-2], v_shape[:-2])
+    except ValueError:
+        raise ValueError(f"batch dimensions do not broadcast: queries {q_shape}, keys {k_shape}, "
+                         f"values {v_shape}") from None
+    return (*batch, q_shape[-2], k_shape[-2])
+
+
+def check_mask_shape(mask_shape, scores_shape) -> None:
+    """Check that a mask of ``mask_shape`` broadcasts to ``scores_shape`` without enlarging it."""
+    mask_shape, scores_shape = tuple(mask_shape), tuple(scores_shape)
+    try:
+        shape = np.broadcast_shapes(mask_shape, scores_shape)
+    except ValueError:
+        raise ValueError(f"mask of shape {mask_shape} does not broadcast to the scores' shape "
+                         f"{scores_shape} (..., L_q, L_k)") from None
+    if shape != scores_shape:
+        raise ValueError(f"mask of shape {mask_shape} would enlarge the scores' shape "
+                         f"{scores_shape} (..., L_q, L_k) to {shape}")
