@@ -1,6 +1,6 @@
 """Shape rules of attention, shared by the NumPy and PyTorch twins (they work on plain tuples).
 
-Errors are ``ValueError``s that name the offending shapes, e.g.
+Errors are ValueError exceptions that name the offending shapes, for example
 "keys have d_k=32 but queries d_k=64".
 """
 from __future__ import annotations

@@ -101,3 +101,18 @@ def test_runtime_rounding_is_stable_and_upward():
     assert cn.round_runtime(61) == 75
     assert cn.runtime_text(61) == "about 1 min 15 s"
     assert cn.runtime_text(119) == "about 2 min"
+
+
+def test_every_attnlib_module_is_in_the_api_reference():
+    api = (cn.ROOT / "chapters" / "appendix" / "api.md").read_text()
+    skip = {"attnlib.course"}  # maintainer tools, documented in the README
+    modules = []
+    for path in sorted((cn.ROOT / "attnlib").rglob("*.py")):
+        parts = path.relative_to(cn.ROOT).with_suffix("").parts
+        if parts[-1] == "__init__" or any(p.startswith("_") for p in parts):
+            continue
+        name = ".".join(parts)
+        if not any(name.startswith(s) for s in skip) and name != "attnlib.seeding":
+            modules.append(name)
+    missing = [m for m in modules if f"automodule:: {m}\n" not in api]
+    assert not missing, f"add to chapters/appendix/api.md: {missing}"

@@ -5,7 +5,12 @@ One module per chapter, each with ``check_*`` functions and ``report()``::
     from attnlib.exercises import why_attention as ex
     ex.check_scores(my_scores)
 
-- :mod:`attnlib.exercises.why_attention`  chapter 1, "Why attention, by hand"
+- :mod:`attnlib.exercises.why_attention`        chapter 1, "Why attention, by hand"
+- :mod:`attnlib.exercises.word_embeddings`      word embeddings (Part I)
+- :mod:`attnlib.exercises.queries_keys_values`  queries, keys and values (Part I)
+- :mod:`attnlib.exercises.alignment_scores`     alignment scores and softmax (Part I)
+- :mod:`attnlib.exercises.masking`              scaled dot-product attention and masking (Part I)
+- :mod:`attnlib.exercises.multi_head`           multi-head, self- and cross-attention (Part I)
 - :mod:`attnlib.exercises.core`           the shared machinery (cases, mistakes, diagnosis)
 """
 from attnlib.exercises import why_attention

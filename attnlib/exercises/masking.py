@@ -1,0 +1,217 @@
+"""Checkers for the chapter "Scaled dot-product attention and masking".
+
+In a notebook::
+
+    from attnlib.exercises import masking as ex
+    ex.check_combined_mask(my_combined_mask)      # my_combined_mask(lengths, max_len) -> (B, L, L)
+    ex.check_masked_attention(my_masked_attention)  # (Q, K, V, lengths, causal) -> (B, L_q, d_v)
+    ex.report()
+
+Each check returns a :class:`~attnlib.exercises.core.CheckResult` whose text is the verdict.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, failed, fresh, quietly
+from attnlib.numpy import (causal_mask, combine_masks, key_padding_mask, padding_mask,
+                           scaled_dot_product_attention, softmax)
+
+__all__ = ["check_combined_mask", "check_masked_attention", "report", "reset"]
+
+# ----------------------------------------------------------------------------- references
+
+def _combined(lengths, max_len):
+    """Self-attention mask (B, max_len, max_len): key padding AND causal."""
+    return combine_masks(key_padding_mask(lengths, max_len, max_len), causal_mask(max_len))
+
+
+def _mask_for(lengths, L_q, L_k, causal):
+    return combine_masks(key_padding_mask(lengths, L_q, L_k),
+                         causal_mask(L_q, L_k) if causal else None)
+
+
+def _masked_attention(Q, K, V, lengths, causal):
+    """(B, L_q, d_k), (B, L_k, d_k), (B, L_k, d_v), lengths (B,), bool -> (B, L_q, d_v)."""
+    return scaled_dot_product_attention(Q, K, V, _mask_for(lengths, Q.shape[-2], K.shape[-2],
+                                                           causal))[0]
+
+
+# ----------------------------------------------------------------------------- cases
+
+EMPTY = ("That batch element has length 0: every key is padding, so each of its query rows is "
+         "fully masked. Its weights must be all zeros and its output zero, not NaN: treat a row "
+         "max of -inf as 0 and divide by 1 where the row sum is 0.")
+
+
+def _mask_cases():
+    L = lambda *n: np.array(n, dtype=int)  # noqa: E731
+    return [Case((L(3, 5, 1), 5), "lengths [3, 5, 1], padded to 5"),
+            Case((L(4, 2), 6), "lengths [4, 2], padded to 6 (longer than every sequence)"),
+            Case((L(2, 0, 3), 3), "lengths [2, 0, 3]: an empty sequence"),
+            Case((L(1,), 1), "a single sequence of length 1")]
+
+
+def _attention_cases():
+    rng = np.random.default_rng(6006)
+    n = lambda *shape: rng.normal(size=shape)  # noqa: E731
+    L = lambda *v: np.array(v, dtype=int)  # noqa: E731
+    return [Case((n(3, 5, 4), n(3, 5, 4), n(3, 5, 2), L(5, 2, 3), False),
+                 "self-attention shapes, lengths [5, 2, 3], not causal"),
+            Case((n(3, 5, 4), n(3, 5, 4), n(3, 5, 2), L(4, 5, 1), True),
+                 "self-attention shapes, lengths [4, 5, 1], causal"),
+            Case((n(2, 3, 4), n(2, 6, 4), n(2, 6, 3), L(6, 2), False),
+                 "cross-attention: 3 queries, 6 keys, lengths [6, 2]",
+                 note="Queries and keys differ in length here: the padding belongs to the keys, so "
+                      "the mask is (B, 1, L_k), padding_mask(lengths, L_k)[:, None, :], which "
+                      "broadcasts over the L_q query rows."),
+            Case((n(2, 4, 3), n(2, 4, 3), n(2, 4, 5), L(3, 0), True),
+                 "lengths [3, 0]: an empty sequence, causal", nonfinite=EMPTY)]
+
+
+# ----------------------------------------------------------------------------- mistakes
+
+_MASK_MISTAKES = (
+    Mistake("inverted", "Your mask has inverted polarity: it is True where attention is blocked. "
+            "The convention is True = may attend: real keys at or before the query.",
+            lambda n, L: ~_combined(n, L)),
+    Mistake("query_axis", "Your padding mask is broadcast along the wrong axis: it blocks padded "
+            "*query rows* (mask[:, :, None]) instead of padded *key columns*, so a padded query row "
+            "allows no key at all. (Together with the causal mask, real rows happen to come out "
+            "right.) Padding is a property of the keys: use padding_mask(lengths, max_len)[:, None, :], "
+            "one row shared by all queries.",
+            lambda n, L: combine_masks(padding_mask(n, L)[:, :, None], causal_mask(L))),
+    Mistake("strict_diagonal", "Your causal part is off by one: it blocks the diagonal, so a token "
+            "cannot attend to itself (j < i). A query may attend to keys j <= i, its own position "
+            "included (np.tril with k=0).",
+            lambda n, L: combine_masks(key_padding_mask(n, L, L), np.tril(np.ones((L, L), bool), -1))),
+    Mistake("upper_triangle", "Your causal part is transposed: it lets query i see keys j >= i, the "
+            "future. True must sit on and *below* the diagonal (np.tril, not np.triu).",
+            lambda n, L: combine_masks(key_padding_mask(n, L, L), causal_mask(L).T)),
+    Mistake("or_instead_of_and", "You combined the masks with OR: a key is then allowed if *either* "
+            "mask allows it. It must be allowed by both: combine with & (logical and).",
+            lambda n, L: key_padding_mask(n, L, L) | causal_mask(L)),
+    Mistake("no_causal", "Your mask has the padding but not the causal part: query i may still see "
+            "later keys. AND it with causal_mask(max_len).",
+            lambda n, L: key_padding_mask(n, L, L)),
+    Mistake("no_padding", "Your mask has the causal part but not the padding: padded keys are "
+            "still allowed. AND it with the key padding mask.",
+            lambda n, L: np.broadcast_to(causal_mask(L), (len(n), L, L))),
+)
+
+
+def _weights_then(fn_weights):
+    """Lift a wrong weights rule to an attention mistake (scores scaled as they should be)."""
+    def fn(Q, K, V, lengths, causal):
+        s = Q @ np.swapaxes(K, -1, -2) / math.sqrt(Q.shape[-1])
+        return fn_weights(s, _mask_for(lengths, Q.shape[-2], K.shape[-2], causal)) @ V
+    return fn
+
+
+def _naive(s, m):
+    x = np.where(m, s, -np.inf)
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _with_mask(mask_fn):
+    def fn(Q, K, V, lengths, causal):
+        return scaled_dot_product_attention(Q, K, V, mask_fn(lengths, Q.shape[-2], K.shape[-2], causal))[0]
+    return fn
+
+
+_ATTENTION_MISTAKES = (
+    Mistake("inverted", "Your mask is inverted: you blocked the real keys and let the padding "
+            "through. True = may attend.",
+            _with_mask(lambda n, Lq, Lk, c: ~_mask_for(n, Lq, Lk, c))),
+    Mistake("query_axis", "Your padding blocks *query rows* instead of *key columns*: broadcast the "
+            "padding mask as padding_mask(lengths, L_k)[:, None, :] (one row for all queries).",
+            _with_mask(lambda n, Lq, Lk, c: combine_masks(
+                padding_mask(n, Lk)[:, :, None], causal_mask(Lq, Lk) if c else None))),
+    Mistake("no_padding", "Padded keys still get weight: your mask ignores the lengths. AND a key "
+            "padding mask into it.",
+            _with_mask(lambda n, Lq, Lk, c: causal_mask(Lq, Lk) if c else None)),
+    Mistake("no_causal", "With causal=True, query i must not see keys j > i: AND causal_mask(L_q, L_k) "
+            "into the mask when causal is True.",
+            _with_mask(lambda n, Lq, Lk, c: key_padding_mask(n, Lq, Lk))),
+    Mistake("strict_diagonal", "Your causal mask blocks the diagonal (j < i): a token may attend to "
+            "itself, j <= i.",
+            _with_mask(lambda n, Lq, Lk, c: combine_masks(
+                key_padding_mask(n, Lq, Lk), np.tril(np.ones((Lq, Lk), bool), -1) if c else None))),
+    Mistake("causal_always", "You applied the causal mask even when causal is False.",
+            _with_mask(lambda n, Lq, Lk, c: _mask_for(n, Lq, Lk, True))),
+    Mistake("uniform_fully_masked", "The empty sequence's queries got uniform weights over the "
+            "padding (their output is the mean of the padded values) instead of zeros: filling "
+            "blocked scores with -1e9 does that. A query with no allowed key must give zero.",
+            _weights_then(lambda s, m: softmax(np.where(m, s, -1e9)))),
+    Mistake("nan_fully_masked", "The empty sequence gives NaN: all its keys are blocked, the row max "
+            "is -inf, and -inf - (-inf) is NaN. Such rows must give zeros.",
+            _weights_then(_naive)),
+    Mistake("masked_after_softmax", "You zeroed the blocked weights after the softmax, so the rows no "
+            "longer sum to one. Mask the scores (set them to -inf) before the softmax.",
+            _weights_then(lambda s, m: softmax(s) * m)),
+    Mistake("no_scaling", "Your scores are not scaled: divide Q K^T by sqrt(d_k) = sqrt(Q.shape[-1]).",
+            lambda Q, K, V, n, c: softmax(Q @ np.swapaxes(K, -1, -2),
+                                          mask=_mask_for(n, Q.shape[-2], K.shape[-2], c)) @ V),
+)
+
+# ----------------------------------------------------------------------------- exercises
+
+COMBINED_MASK = Exercise(
+    name="combined_mask", call="fn(lengths, max_len)", arg_names=("lengths", "max_len"),
+    out_axes=("L_q", "L_k"), dims=lambda n, L: {"L_q": L, "L_k": L},
+    reference=_combined, cases=_mask_cases, mistakes=_MASK_MISTAKES,
+    hint="Build the key padding mask np.arange(max_len)[None, :] < lengths[:, None], give it a query "
+         "axis with [:, None, :], and AND (&) it with the causal mask np.tril(np.ones((max_len, "
+         "max_len), dtype=bool)); broadcasting does the rest.",
+    checked="boolean masks of shape (B, max_len, max_len), including an empty sequence")
+
+MASKED_ATTENTION = Exercise(
+    name="masked_attention", call="fn(Q, K, V, lengths, causal)",
+    arg_names=("Q", "K", "V", "lengths", "causal"), out_axes=("L_q", "d_v"),
+    dims=lambda Q, K, V, n, c: {"L_q": Q.shape[-2], "L_k": K.shape[-2], "d_v": V.shape[-1]},
+    reference=_masked_attention, cases=_attention_cases, mistakes=_ATTENTION_MISTAKES,
+    hint="Build the mask (key padding, [:, None, :], AND the causal mask if causal) and pass it to "
+         "scaled_dot_product_attention from attnlib.numpy, or to your own softmax with -inf.",
+    checked="self- and cross-attention, causal or not, with an empty sequence")
+
+_CHAPTER = Chapter("Scaled dot-product attention and masking", [COMBINED_MASK, MASKED_ATTENTION])
+
+
+def check_combined_mask(fn) -> CheckResult:
+    """Check ``fn(lengths, max_len) -> mask`` of shape (B, max_len, max_len), bool.
+
+    ``mask[b, i, j]`` must be True exactly where key ``j`` is a real token of sequence ``b``
+    (``j < lengths[b]``) and not in the future of query ``i`` (``j <= i``).
+    """
+    result = _CHAPTER.check(COMBINED_MASK, fn)
+    if result.passed:
+        dtype = np.asarray(quietly(fn, fresh(_mask_cases()[0].args))).dtype
+        if dtype != bool:
+            result = failed(COMBINED_MASK, f"Your mask has the right True/False pattern but dtype "
+                                           f"{dtype}: attention masks are boolean (True = may "
+                                           "attend); a float mask would be rejected.",
+                            "Build it from comparisons (<, <=) and &, or call .astype(bool).")
+            _CHAPTER.results[COMBINED_MASK.name] = result.status
+    return result
+
+
+def check_masked_attention(fn) -> CheckResult:
+    """Check ``fn(Q, K, V, lengths, causal) -> output`` (B, L_q, d_v) of masked attention on a batch.
+
+    Q (B, L_q, d_k), K (B, L_k, d_k), V (B, L_k, d_v); ``lengths`` (B,) are the key lengths;
+    ``causal`` adds a causal mask. A query with no allowed key gets a zero output.
+    """
+    return _CHAPTER.check(MASKED_ATTENTION, fn)
+
+
+def report() -> None:
+    """Print how many of this chapter's exercises passed in this session."""
+    _CHAPTER.report()
+
+
+def reset() -> None:
+    """Forget the results recorded so far (report() then counts from zero)."""
+    _CHAPTER.reset()

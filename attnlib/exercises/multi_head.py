@@ -1,0 +1,179 @@
+"""Checkers for the chapter "Multi-head, self- and cross-attention".
+
+In a notebook::
+
+    from attnlib.exercises import multi_head as ex
+    ex.check_split_heads(my_split_heads)   # my_split_heads(x, num_heads) -> (..., H, L, d_head)
+    ex.check_multi_head_attention(my_mha)  # my_mha(x_q, x_kv, W_q, W_k, W_v, W_o, num_heads, mask)
+    ex.report()
+
+Each check returns a :class:`~attnlib.exercises.core.CheckResult` whose text is the verdict.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
+from attnlib.numpy import (causal_mask, merge_heads, multi_head_attention, padding_mask,
+                           scaled_dot_product_attention, split_heads)
+
+__all__ = ["check_split_heads", "check_multi_head_attention", "report", "reset"]
+
+
+# ----------------------------------------------------------------------------- references
+
+def _mha(x_q, x_kv, W_q, W_k, W_v, W_o, num_heads, mask):
+    """The output (..., L_q, d_model) of multi-head attention."""
+    return multi_head_attention(x_q, x_kv, W_q, W_k, W_v, W_o, num_heads, mask)[0]
+
+
+# ----------------------------------------------------------------------------- cases
+
+def _split_cases():
+    rng = np.random.default_rng(7007)
+    n = lambda *shape: rng.normal(size=shape)  # noqa: E731
+    return [Case((n(5, 6), 2), "unbatched, L=5, d_model=6, 2 heads"),
+            Case((n(4, 12), 3), "unbatched, L=4, d_model=12, 3 heads"),
+            Case((n(2, 3, 8), 4), "batched (B=2), L=3, d_model=8, 4 heads"),
+            Case((n(3, 6), 1), "one head")]
+
+
+def _mha_cases():
+    rng = np.random.default_rng(7117)
+    n = lambda *shape: rng.normal(size=shape)  # noqa: E731
+    W = lambda d: [n(d, d) / np.sqrt(d) for _ in range(4)]  # noqa: E731
+    x = n(2, 4, 8)
+    return [Case((x, x, *W(8), 2, None), "self-attention, B=2, L=4, d_model=8, 2 heads"),
+            Case((n(2, 3, 12), n(2, 5, 12), *W(12), 3, None),
+                 "cross-attention, L_q=3, L_k=5, d_model=12, 3 heads"),
+            Case((x, x, *W(8), 4, causal_mask(4)), "self-attention, causal mask, 4 heads"),
+            Case((n(2, 3, 8), n(2, 6, 8), *W(8), 2, padding_mask(np.array([6, 2]), 6)[:, None, :]),
+                 "cross-attention with a key padding mask, 2 heads"),
+            Case((n(5, 6), n(5, 6), *W(6), 1, None), "unbatched, one head")]
+
+
+# ----------------------------------------------------------------------------- mistakes
+
+def _interleaved(x, H):
+    """Split into (d_head, H) instead of (H, d_head): head h gets every H-th feature."""
+    *b, L, d = x.shape
+    return np.moveaxis(x.reshape(*b, L, d // H, H), -1, -3)
+
+
+def _direct_reshape(x, H):
+    """Reshape straight to (H, L, d_head) without the transpose: mixes tokens between heads."""
+    *b, L, d = x.shape
+    return x.reshape(*b, H, L, d // H)
+
+
+_SPLIT_MISTAKES = (
+    Mistake("interleaved", "Your heads are interleaved: head h got every H-th feature (columns h, "
+            "h+H, h+2H, ...) because the last axis was split as (d_head, H). Split it as "
+            "(H, d_head), so head h gets the contiguous block h*d_head:(h+1)*d_head.",
+            _interleaved),
+    Mistake("direct_reshape", "You reshaped (..., L, d_model) straight to (..., H, L, d_head). That "
+            "has the right shape but the wrong contents: a reshape keeps the memory order, so the "
+            "'heads' mix features of different tokens. First reshape to (..., L, H, d_head), then "
+            "swap the L and H axes (np.swapaxes(x, -2, -3)).",
+            _direct_reshape),
+    Mistake("no_transpose", "You split the features but kept the axes in the order (..., L, H, "
+            "d_head). The heads must come before the sequence: (..., H, L, d_head), so that each "
+            "head is a separate attention problem. Swap axes -2 and -3.",
+            lambda x, H: x.reshape(*x.shape[:-1], H, x.shape[-1] // H)),
+)
+
+
+def _mha_with(split=split_heads, merge=merge_heads, scale_dim=None, out_proj=True, heads=True,
+              use_mask=True):
+    """A multi-head attention with one thing done wrong, for the catalogue."""
+    def fn(x_q, x_kv, W_q, W_k, W_v, W_o, H, mask):
+        H_eff = H if heads else 1
+        q, k, v = (split(a, H_eff) for a in (x_q @ W_q, x_kv @ W_k, x_kv @ W_v))
+        if scale_dim == "d_model":
+            q = q * np.sqrt(q.shape[-1] / x_q.shape[-1])  # so that SDPA's sqrt(d_head) becomes sqrt(d_model)
+        m = None if (mask is None or not use_mask) else np.expand_dims(mask, -3)
+        heads_out, _ = scaled_dot_product_attention(q, k, v, mask=m)
+        if merge == "interleaved":
+            *b, h, L, dh = heads_out.shape
+            merged = np.moveaxis(heads_out, -3, -1).reshape(*b, L, h * dh)
+        else:
+            merged = merge(heads_out)
+        return merged @ W_o if out_proj else merged
+    return fn
+
+
+_MHA_MISTAKES = (
+    Mistake("no_output_projection", "You forgot the output projection: after concatenating the "
+            "heads, multiply by W_o. (The concatenation alone keeps the heads in separate columns; "
+            "W_o mixes what the heads found.)", _mha_with(out_proj=False)),
+    Mistake("scaled_by_d_model", "Each head's scores are divided by sqrt(d_model). Each head is "
+            "attention over d_head = d_model / H features, so its scale is sqrt(d_head).",
+            _mha_with(scale_dim="d_model")),
+    Mistake("interleaved", "Your heads are interleaved: the features were split as (d_head, H), so "
+            "head h got every H-th column. Split the last axis as (H, d_head): head h takes the "
+            "contiguous columns h*d_head:(h+1)*d_head (and merge back the same way).",
+            _mha_with(split=_interleaved, merge="interleaved")),
+    Mistake("direct_reshape", "You reshaped (..., L, d_model) straight to (..., H, L, d_head), which "
+            "mixes features of different tokens. Reshape to (..., L, H, d_head) and swap axes -2 "
+            "and -3 (and undo it the same way when merging).",
+            _mha_with(split=_direct_reshape,
+                      merge=lambda o: o.reshape(*o.shape[:-3], o.shape[-2], -1))),
+    Mistake("one_head", "Your result is single-head attention over all d_model features: the "
+            "projections were not split into num_heads heads.", _mha_with(heads=False)),
+    Mistake("mask_ignored", "Your output ignores the mask. Give it a head axis, "
+            "np.expand_dims(mask, -3), so one mask applies to every head, and pass it on.",
+            _mha_with(use_mask=False)),
+    Mistake("transposed_weights", "You projected with x @ W.T. In this course (and the design's "
+            "API) projections are x @ W with W of shape (d_model, d_model); torch's nn.Linear is "
+            "the one that stores W transposed.",
+            lambda x_q, x_kv, W_q, W_k, W_v, W_o, H, mask: _mha(x_q, x_kv, W_q.T, W_k.T, W_v.T,
+                                                                W_o.T, H, mask)),
+)
+
+# ----------------------------------------------------------------------------- exercises
+
+SPLIT = Exercise(
+    name="split_heads", call="fn(x, num_heads)", arg_names=("x", "num_heads"),
+    out_axes=("H", "L", "d_head"),
+    dims=lambda x, H: {"H": H, "L": x.shape[-2], "d_head": x.shape[-1] // H},
+    reference=split_heads, cases=_split_cases, mistakes=_SPLIT_MISTAKES,
+    hint="x.reshape(*x.shape[:-1], num_heads, d_head) splits the features into heads; then "
+         "np.swapaxes(..., -2, -3) moves the head axis in front of the sequence axis.",
+    checked="batched and unbatched, 1 to 4 heads")
+
+MHA = Exercise(
+    name="multi_head_attention", call="fn(x_q, x_kv, W_q, W_k, W_v, W_o, num_heads, mask)",
+    arg_names=("x_q", "x_kv", "W_q", "W_k", "W_v", "W_o", "num_heads", "mask"),
+    out_axes=("L_q", "d_model"),
+    dims=lambda x_q, x_kv, *rest: {"L_q": x_q.shape[-2], "L_k": x_kv.shape[-2],
+                                   "d_model": x_q.shape[-1]},
+    reference=_mha, cases=_mha_cases, mistakes=_MHA_MISTAKES,
+    hint="Project (x_q @ W_q, x_kv @ W_k, x_kv @ W_v), split each into heads, call "
+         "scaled_dot_product_attention with np.expand_dims(mask, -3) (if there is a mask), merge "
+         "the heads, and multiply by W_o.",
+    checked="self- and cross-attention, with causal and padding masks, 1 to 4 heads")
+
+_CHAPTER = Chapter("Multi-head, self- and cross-attention", [SPLIT, MHA])
+
+
+def check_split_heads(fn) -> CheckResult:
+    """Check ``fn(x, num_heads)``: (..., L, d_model) -> (..., H, L, d_head), contiguous blocks."""
+    return _CHAPTER.check(SPLIT, fn)
+
+
+def check_multi_head_attention(fn) -> CheckResult:
+    """Check ``fn(x_q, x_kv, W_q, W_k, W_v, W_o, num_heads, mask) -> output`` (..., L_q, d_model).
+
+    Projections are ``x @ W``; ``mask`` is None or bool, broadcastable to (..., L_q, L_k).
+    """
+    return _CHAPTER.check(MHA, fn)
+
+
+def report() -> None:
+    """Print how many of this chapter's exercises passed in this session."""
+    _CHAPTER.report()
+
+
+def reset() -> None:
+    """Forget the results recorded so far (report() then counts from zero)."""
+    _CHAPTER.reset()

@@ -1,0 +1,167 @@
+"""Figures for the multi-head chapter: one heatmap per head, an explorer of two hand-built heads,
+and the cost of attention on log-log axes."""
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from attnlib.numpy import causal_mask, loglog_slope, multi_head_attention, two_head_example
+from attnlib.viz.heatmap import attention_heatmap
+
+
+def head_heatmaps(weights, keys: Sequence[str], queries: Sequence[str] | None = None, *,
+                  mask=None, titles: Sequence[str] | None = None, fig=None):
+    """One heatmap per head, side by side.
+
+    Parameters
+    ----------
+    weights : array_like, shape (H, L_q, L_k)
+        The weights of one batch element.
+    keys : sequence of str, length L_k
+    queries : sequence of str, length L_q, optional
+        Defaults to ``keys`` (self-attention).
+    mask : array_like of bool, broadcastable to (L_q, L_k), optional
+        Masked cells are hatched.
+    titles : sequence of str, optional
+        One per head; "head 0", "head 1", ... by default.
+    fig : matplotlib.figure.Figure, optional
+        Draw into this figure instead of a new pyplot figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    w = np.asarray(weights, dtype=float)
+    if w.ndim != 3:
+        raise ValueError(f"weights must have shape (H, L_q, L_k), got shape {w.shape}")
+    H, L_q, L_k = w.shape
+    titles = list(titles) if titles is not None else [f"head {h}" for h in range(H)]
+    size = (0.9 + 0.5 * L_k) * H + 0.3, 0.9 + 0.45 * L_q
+    if fig is None:
+        fig = plt.figure(figsize=size, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, H))
+    m = None if mask is None else np.broadcast_to(np.asarray(mask, bool), (L_q, L_k))
+    for h, ax in enumerate(axes):
+        attention_heatmap(w[h], keys, queries, ax=ax, mask=m, colorbar=False,
+                          annotate=L_k <= 8, decimals=1, title=titles[h])
+        if h:
+            ax.set_ylabel("")
+    return fig
+
+
+def _two_head_weights(tokens, sharpness, causal):
+    x, Ws = two_head_example(tokens, sharpness)
+    mask = causal_mask(len(tokens)) if causal else None
+    _, w = multi_head_attention(x, x, *Ws, 2, mask=mask)
+    return w, mask
+
+
+TITLES = ("head 0: previous token", "head 1: same word")
+
+
+def two_head_frame(tokens: Sequence[str], sharpness: float = 20.0, causal: bool = True) -> Figure:
+    """The weights of both heads of :func:`attnlib.numpy.two_head_example` (not a pyplot figure).
+
+    Parameters
+    ----------
+    tokens : sequence of str
+    sharpness : float
+    causal : bool
+        Apply a causal mask.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    w, mask = _two_head_weights(tokens, sharpness, causal)
+    L = len(tokens)
+    fig = Figure(figsize=(min(1.8 + 1.0 * L, 10.0), 0.9 + 0.42 * L), layout="constrained")
+    return head_heatmaps(w, list(tokens), mask=mask, titles=TITLES, fig=fig)
+
+
+def _png(fig: Figure, dpi: int = 80) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def two_head_explorer(sentence: str = "the cat saw the dog saw the cat", sharpness: float = 20.0,
+                      causal: bool = True):
+    """An ipywidgets explorer of the two hand-built heads: edit the sentence, the sharpness, the mask.
+
+    Parameters
+    ----------
+    sentence : str
+        Initial sentence (words separated by spaces, at most 15).
+    sharpness : float
+        Initial sharpness (log slider from 1 to 100).
+    causal : bool
+        Initial state of the causal checkbox.
+
+    Returns
+    -------
+    ipywidgets.VBox
+    """
+    import ipywidgets as widgets
+    from IPython.display import Image, display
+
+    style = {"description_width": "initial"}
+    text = widgets.Text(value=sentence, description="sentence", style=style, continuous_update=False,
+                        layout=widgets.Layout(width="420px"))
+    sharp = widgets.FloatLogSlider(value=float(sharpness), base=10, min=0, max=2, step=0.05,
+                                   description="sharpness", style=style, continuous_update=False,
+                                   readout_format=".1f", layout=widgets.Layout(width="300px"))
+    box = widgets.Checkbox(value=bool(causal), description="causal", indent=False,
+                           layout=widgets.Layout(width="90px"))
+
+    def show(sentence, sharpness, causal):
+        tokens = sentence.split()[:15]
+        if not tokens:
+            print("type a sentence")
+            return
+        try:
+            display(Image(data=_png(two_head_frame(tokens, sharpness, causal)), format="png"))
+        except ValueError as err:
+            print(err)
+
+    out = widgets.interactive_output(show, {"sentence": text, "sharpness": sharp, "causal": box})
+    note = widgets.HTML("<small>Head 0 looks one position back; head 1 looks for the same word. "
+                        "Repeat a word to see head 1 split its weight.</small>")
+    return widgets.VBox([widgets.HBox([text, box]), sharp, note, out])
+
+
+def cost_figure(cost: dict, fit_from: int = 0):
+    """Time and weights memory of attention against sequence length, on log-log axes.
+
+    Parameters
+    ----------
+    cost : dict
+        As returned by :func:`attnlib.numpy.attention_cost` (``L``, ``seconds``, ``weights_bytes``).
+    fit_from : int
+        Index of the first length used for the fitted slopes (small L is dominated by overheads).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    L = np.asarray(cost["L"], dtype=float)
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2), layout="constrained")
+    for ax, key, label, unit in ((axes[0], "seconds", "time", 1e3),
+                                 (axes[1], "weights_bytes", "size of the weights", 1 / 2**20)):
+        y = np.asarray(cost[key], dtype=float) * unit
+        slope = loglog_slope(L[fit_from:], y[fit_from:])
+        ax.loglog(L, y, "o-", color="#1f5fa8", label=f"measured (slope {slope:.2f})")
+        ref = y[-1] * (L / L[-1]) ** 2
+        ax.loglog(L, ref, "--", color="0.55", label="∝ L² (slope 2)")
+        ax.set_xticks(L, [str(int(n)) for n in L])
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        ax.set_xlabel("sequence length L")
+        ax.set_ylabel("milliseconds" if key == "seconds" else "MiB")
+        ax.set_title(label, fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+    return fig
