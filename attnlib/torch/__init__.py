@@ -3,3 +3,8 @@ from attnlib.torch.device import default_device
 from attnlib.torch.scaled_dot_product import scaled_dot_product_attention
 
 __all__ = ["default_device", "scaled_dot_product_attention"]
+
+# --- Part II, from NumPy to PyTorch (multi-head attention module) ---
+# --- Part II, data, encoders, decoders and the shared training loop ---
+# --- Part II, Bahdanau and Luong attention ---
+# --- Part II, hard and structured attention ---
