@@ -1,0 +1,209 @@
+"""Checkers for the chapter "From NumPy to PyTorch": the same exercises machinery, with tensors.
+
+In a notebook::
+
+    from attnlib.exercises import numpy_to_torch as ex
+    ex.check_batched_attention(my_attention)  # my_attention(q, k, v, mask) -> output tensor
+    ex.check_merge_heads(my_merge_heads)      # my_merge_heads(x) (B, H, L, d_head) -> (B, L, E)
+    ex.report()
+
+The learner's function receives float64 **torch tensors** (and a bool tensor mask or None) and
+returns a tensor; the checker turns the result back into NumPy and diagnoses it with
+:mod:`attnlib.exercises.core`. The catalogue holds the classic PyTorch slips: ``k.T`` on a batched
+tensor, softmax over the wrong dim, the mask's polarity inverted (PyTorch's own
+``nn.MultiheadAttention`` uses True = blocked), ``masked_fill`` with 0 instead of ``-inf``, and,
+when merging heads, a reshape without the transpose or ``view`` on a transposed tensor.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
+from attnlib.numpy import causal_mask, padding_mask
+from attnlib.torch import merge_heads, scaled_dot_product_attention
+
+__all__ = ["check_batched_attention", "check_merge_heads", "report", "reset"]
+
+_VIEW_HELP = ("After a transpose the tensor's memory is no longer in row order, so .view() cannot "
+              "merge those axes. Use .reshape(...) (copies when it must), or .contiguous().view(...).")
+
+
+def _tensor_fn(fn):
+    """Wrap a function of tensors as a function of NumPy arrays, for the NumPy-based checker.
+
+    Arrays become tensors that share their memory (so writing into an input is still noticed);
+    a tensor result comes back as a NumPy array. Known PyTorch errors get an explanation.
+    """
+    if not callable(fn):
+        return fn
+
+    def call(*args):
+        targs = tuple(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args)
+        try:
+            out = fn(*targs)
+        except NotImplementedError:
+            raise
+        except RuntimeError as err:
+            if "view size is not compatible" in str(err):
+                raise RuntimeError(f"{err} {_VIEW_HELP}") from None
+            raise
+        if isinstance(out, torch.Tensor):
+            out = out.detach().cpu()
+            return (out.double() if out.is_floating_point() else out).numpy()
+        return out
+
+    call.__name__ = getattr(fn, "__name__", "fn")
+    return call
+
+
+# ----------------------------------------------------------------------------- exercise 1
+
+def _attention(q, k, v, mask):
+    return scaled_dot_product_attention(q, k, v, mask)[0]
+
+
+def _attention_with(transpose=lambda k: k.transpose(-2, -1), softmax_dim=-1, scale=True,
+                    mask_mode="ok"):
+    """Attention in torch with one thing done wrong, for the catalogue."""
+    def fn(q, k, v, mask):
+        scores = q @ transpose(k)
+        if scale:
+            scores = scores / math.sqrt(q.shape[-1])
+        if mask is not None:
+            if mask_mode == "ok":
+                scores = scores.masked_fill(~mask, float("-inf"))
+            elif mask_mode == "inverted":
+                scores = scores.masked_fill(mask, float("-inf"))
+            elif mask_mode == "zero":
+                scores = scores.masked_fill(~mask, 0.0)
+        return torch.softmax(scores, dim=softmax_dim) @ v
+    return fn
+
+
+def _attention_cases():
+    rng = np.random.default_rng(8008)
+    n = lambda *shape: rng.normal(size=shape)  # noqa: E731
+    batched = ("A batched case: index axes from the end. `k.T` reverses *all* axes of a 3-D "
+               "tensor (and is deprecated); `k.transpose(-2, -1)` (or `k.mT`) swaps only the last two.")
+    four_d = ("A 4-D case (B, H, L, d): `transpose(1, 2)` or `softmax(dim=1)` that worked on 3-D "
+              "tensors now hit the head axis; count axes from the end (-1, -2).")
+    return [
+        Case((n(3, 4), n(5, 4), n(5, 2), causal_mask(3, 5)), "unbatched, L_q=3, L_k=5, causal mask"),
+        Case((n(2, 3, 4), n(2, 6, 4), n(2, 6, 5), padding_mask(np.array([6, 2]), 6)[:, None, :]),
+             "batched (B=2), L_q=3, L_k=6, key padding mask (B, 1, L_k)", note=batched),
+        Case((n(2, 4, 3), n(2, 4, 3), n(2, 4, 3), (rng.random((2, 4, 4)) < 0.5) | np.eye(4, dtype=bool)),
+             "batched self-attention, L=4, d=3, a (B, L_q, L_k) mask", note=batched),
+        Case((n(2, 3, 5, 4), n(2, 3, 6, 4), n(2, 3, 6, 4), None),
+             "4-D (B=2, H=3), L_q=5, L_k=6, no mask", note=four_d),
+    ]
+
+
+_ATTENTION_MISTAKES = (
+    Mistake("inverted_mask", "Your mask is inverted: you blocked the keys where the mask is True. "
+            "In this course (and in torch.nn.functional.scaled_dot_product_attention) a boolean mask "
+            "means True = may attend, so block where it is False: "
+            "scores.masked_fill(~mask, float('-inf')). (nn.MultiheadAttention's boolean masks use the "
+            "opposite convention, True = blocked: a classic source of this bug.)",
+            _attention_with(mask_mode="inverted")),
+    Mistake("mask_zero", "You set the blocked scores to 0, but a score of 0 still gets weight "
+            "exp(0) after the softmax. Blocked scores must be -inf: "
+            "scores.masked_fill(~mask, float('-inf')).", _attention_with(mask_mode="zero")),
+    Mistake("softmax_dim_queries", "Your softmax normalises over the queries (dim=-2, or dim=1 on a "
+            "batched tensor): each *column* of weights sums to 1. Each query's weights over the keys "
+            "must sum to 1: torch.softmax(scores, dim=-1).", _attention_with(softmax_dim=-2)),
+    Mistake("softmax_dim_1", "Your softmax uses dim=1, which is the last axis only for 2-D tensors: on "
+            "(B, L_q, L_k) scores it normalises over the queries, on (B, H, L_q, L_k) over the heads. "
+            "Use dim=-1, which is the key axis whatever the batch.", _attention_with(softmax_dim=1)),
+    Mistake("no_scaling", "Your scores are not scaled: divide q @ k^T by sqrt(d_k), the queries' last "
+            "dimension (q.shape[-1]).", _attention_with(scale=False)),
+)
+
+ATTENTION = Exercise(
+    name="batched_attention", call="fn(q, k, v, mask)", arg_names=("q", "k", "v", "mask"),
+    out_axes=("L_q", "d_v"),
+    dims=lambda q, k, v, mask: {"L_q": q.shape[-2], "L_k": k.shape[-2], "d_v": v.shape[-1]},
+    reference=_tensor_fn(_attention), cases=_attention_cases,
+    mistakes=tuple(Mistake(m.name, m.message, _tensor_fn(m.fn), m.hint) for m in _ATTENTION_MISTAKES),
+    hint="scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]); if there is a mask, "
+         "scores = scores.masked_fill(~mask, float('-inf')); then torch.softmax(scores, dim=-1) @ v.",
+    checked="unbatched, batched and 4-D tensors, with causal, padding and random masks")
+
+
+# ----------------------------------------------------------------------------- exercise 2
+
+def _merge_cases():
+    rng = np.random.default_rng(9009)
+    n = lambda *shape: rng.normal(size=shape)  # noqa: E731
+    return [Case((n(1, 2, 3, 4),), "B=1, H=2, L=3, d_head=4"),
+            Case((n(2, 3, 5, 2),), "B=2, H=3, L=5, d_head=2"),
+            Case((n(2, 4, 4, 4),), "B=2, H=4, L=4, d_head=4 (square: shapes cannot tell the mistakes)"),
+            Case((n(3, 1, 2, 6),), "one head")]
+
+
+def _merge_no_transpose(x):
+    B, H, L, d = x.shape
+    return x.reshape(B, L, H * d)
+
+
+def _merge_interleaved(x):
+    B, H, L, d = x.shape
+    return x.permute(0, 2, 3, 1).reshape(B, L, H * d)
+
+
+def _merge_wrong_axes(x):
+    B, H, L, d = x.shape
+    return x.transpose(1, 3).reshape(B, L, H * d)
+
+
+_MERGE_MISTAKES = (
+    Mistake("no_transpose", "You reshaped (B, H, L, d_head) straight to (B, L, H * d_head). The shape "
+            "is right but a reshape keeps the memory order, so each 'token' gets pieces of several "
+            "tokens of one head. First move the head axis back behind the sequence axis, "
+            "x.transpose(1, 2) -> (B, L, H, d_head), then reshape.", _merge_no_transpose),
+    Mistake("interleaved", "Your features are interleaved: feature j of head h landed at column "
+            "j * H + h instead of h * d_head + j, because the axes were ordered (L, d_head, H) before "
+            "the reshape. Order them (B, L, H, d_head): x.transpose(1, 2).reshape(B, L, H * d_head).",
+            _merge_interleaved),
+    Mistake("wrong_axes", "You swapped the wrong axes (transpose(1, 3) exchanges heads and features). "
+            "Swap the head and sequence axes: x.transpose(1, 2), then reshape.", _merge_wrong_axes),
+)
+
+MERGE = Exercise(
+    name="merge_heads", call="fn(x)", arg_names=("x",), out_axes=("L", "E"),
+    dims=lambda x: {"L": x.shape[-2], "E": x.shape[-3] * x.shape[-1]},
+    reference=_tensor_fn(merge_heads), cases=_merge_cases,
+    mistakes=tuple(Mistake(m.name, m.message, _tensor_fn(m.fn), m.hint) for m in _MERGE_MISTAKES),
+    hint="x.transpose(1, 2) gives (B, L, H, d_head); then .reshape(B, L, H * d_head) (not .view: the "
+         "transposed tensor is not contiguous).",
+    checked="1 to 4 heads, square and non-square shapes")
+
+_CHAPTER = Chapter("From NumPy to PyTorch", [ATTENTION, MERGE])
+
+
+def check_batched_attention(fn) -> CheckResult:
+    """Check ``fn(q, k, v, mask) -> output`` on torch tensors.
+
+    ``q`` (..., L_q, d_k), ``k`` (..., L_k, d_k), ``v`` (..., L_k, d_v) are float64 tensors with
+    0 to 2 batch axes; ``mask`` is None or a bool tensor broadcastable to (..., L_q, L_k),
+    True = may attend. The output is (..., L_q, d_v).
+    """
+    return _CHAPTER.check(ATTENTION, _tensor_fn(fn))
+
+
+def check_merge_heads(fn) -> CheckResult:
+    """Check ``fn(x) -> merged``: (B, H, L, d_head) tensor -> (B, L, H * d_head), head h in columns
+    ``h * d_head : (h + 1) * d_head``."""
+    return _CHAPTER.check(MERGE, _tensor_fn(fn))
+
+
+def report() -> None:
+    """Print how many of this chapter's exercises passed in this session."""
+    _CHAPTER.report()
+
+
+def reset() -> None:
+    """Forget the results recorded so far (report() then counts from zero)."""
+    _CHAPTER.reset()
