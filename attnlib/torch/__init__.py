@@ -14,3 +14,4 @@ __all__ += ["MultiHeadAttention", "split_heads", "merge_heads", "numerical_gradi
 # --- Part II, data, encoders, decoders and the shared training loop ---
 # --- Part II, Bahdanau and Luong attention ---
 # --- Part II, hard and structured attention ---
+# --- Part III, the Transformer block ---
