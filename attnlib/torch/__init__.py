@@ -4,6 +4,11 @@ from attnlib.torch.scaled_dot_product import scaled_dot_product_attention
 
 __all__ = ["default_device", "scaled_dot_product_attention"]
 
+# attnlib.seed() called before this import could not seed PyTorch yet: do it now.
+from attnlib.seeding import seed_torch_if_imported as _seed_torch
+
+_seed_torch()
+
 # --- Part II, from NumPy to PyTorch (multi-head attention module) ---
 from attnlib.torch.compare import (attention_path_times, best_time, numerical_gradient,
                                    path_times_table)
@@ -12,6 +17,20 @@ from attnlib.torch.multi_head import MultiHeadAttention, merge_heads, split_head
 __all__ += ["MultiHeadAttention", "split_heads", "merge_heads", "numerical_gradient", "best_time",
             "attention_path_times", "path_times_table"]
 # --- Part II, data, encoders, decoders and the shared training loop ---
+from attnlib.torch.additive import AdditiveAttention, attention_context, masked_softmax
+from attnlib.torch.bottleneck import accuracy_by_length, bottleneck_models, length_bins
+from attnlib.torch.decoders import (AttentionDecoder, Decoder, GRUDecoder, Seq2Seq,
+                                    evaluate_exact_match, predict, seq2seq_loss)
+from attnlib.torch.encoders import GRUEncoder
+from attnlib.torch.multiplicative import MultiplicativeAttention
+from attnlib.torch.training import (History, count_parameters, exact_match, load_checkpoint,
+                                    save_checkpoint, sequence_cross_entropy, train)
+
+__all__ += ["AdditiveAttention", "attention_context", "masked_softmax", "AttentionDecoder", "Decoder",
+            "GRUDecoder", "Seq2Seq", "evaluate_exact_match", "predict", "seq2seq_loss", "GRUEncoder",
+            "MultiplicativeAttention", "History", "count_parameters", "exact_match", "load_checkpoint",
+            "save_checkpoint", "sequence_cross_entropy", "train", "accuracy_by_length",
+            "bottleneck_models", "length_bins"]
 # --- Part II, Bahdanau and Luong attention ---
 # --- Part II, hard and structured attention ---
 # --- Part III, the Transformer block ---

@@ -1,0 +1,186 @@
+"""Figures of the bottleneck chapter: accuracy against source length, and an explorer of predictions
+and alignments at a chosen length (with its static snapshots for the book)."""
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from attnlib.viz.heatmap import attention_heatmap
+
+__all__ = ["accuracy_vs_length_figure", "examples_at_length", "bottleneck_frame",
+           "bottleneck_snapshots", "bottleneck_explorer"]
+
+_COLOURS = {"no attention": "#b5523b", "attention": "#1f5fa8"}
+
+
+def accuracy_vs_length_figure(results: dict, title: str = "Exact match against source length"):
+    """Accuracy per length bin, one line per model.
+
+    Parameters
+    ----------
+    results : dict of str to list of dict
+        Model name -> the output of :func:`attnlib.torch.accuracy_by_length`.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A pyplot figure.
+    """
+    fig, ax = plt.subplots(figsize=(6.0, 3.2), layout="constrained")
+    for name, rows in results.items():
+        x = [(r["lo"] + r["hi"]) / 2 for r in rows]
+        y = [100 * r["accuracy"] for r in rows]
+        ax.plot(x, y, marker="o", label=name, color=_COLOURS.get(name))
+    ax.set_xlabel("source length (characters)")
+    ax.set_ylabel("exact match (%)")
+    ax.set_ylim(-3, 103)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    ax.set_title(title, fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def examples_at_length(pairs: Sequence, length: int, n: int = 3) -> list:
+    """The first ``n`` pairs whose source has exactly ``length`` characters (the nearest length if none).
+
+    Parameters
+    ----------
+    pairs : sequence of attnlib.data.Pair
+    length : int
+    n : int
+
+    Returns
+    -------
+    list of attnlib.data.Pair
+    """
+    pairs = list(pairs)
+    if not pairs:
+        raise ValueError("no pairs to choose from")
+    nearest = min({len(p.source) for p in pairs}, key=lambda k: (abs(k - length), k))
+    return [p for p in pairs if len(p.source) == nearest][:n]
+
+
+def _draw(ax_text, ax_map, task, plain, attentive, examples):
+    from attnlib.torch.decoders import predict
+
+    plain_out = predict(plain, task, examples)
+    attn_out, weights = predict(attentive, task, examples, return_weights=True)
+    lines = []
+    for p, a, b in zip(examples, plain_out, attn_out):
+        lines += [f"source        {p.source}", f"target        {p.target}",
+                  f"no attention  {a}  {'✓' if a == p.target else '✗'}",
+                  f"attention     {b}  {'✓' if b == p.target else '✗'}", ""]
+    ax_text.axis("off")
+    ax_text.text(0, 1, "\n".join(lines), family="monospace", fontsize=8, va="top")
+    w = weights[0].numpy()
+    ex = examples[0]
+    out_tokens = list(attn_out[0]) + ["<eos>"]
+    attention_heatmap(w, list(ex.source), out_tokens[:w.shape[0]], ax=ax_map, annotate=False,
+                      colorbar=False, title=f"attention of example 1 (length {len(ex.source)})")
+    ax_map.set_xlabel("source")
+    ax_map.set_ylabel("output")
+
+
+def bottleneck_frame(task, plain, attentive, pairs: Sequence, length: int, n: int = 3,
+                     figsize=(9.0, 3.6)) -> Figure:
+    """Predictions of both models at one source length, and the attention model's alignment.
+
+    Parameters
+    ----------
+    task : attnlib.data.TranslationTask
+    plain, attentive : attnlib.torch.Seq2Seq
+        Without and with attention.
+    pairs : sequence of attnlib.data.Pair
+        Where examples are taken from (e.g. ``task.test``).
+    length : int
+        Source length of the examples shown.
+    n : int
+        Number of examples.
+    figsize : tuple of float
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Not registered with pyplot.
+    """
+    examples = examples_at_length(pairs, length, n)
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax_text, ax_map = fig.subplots(1, 2, width_ratios=[1.3, 1])
+    _draw(ax_text, ax_map, task, plain, attentive, examples)
+    return fig
+
+
+def bottleneck_snapshots(task, plain, attentive, pairs: Sequence, lengths: Sequence[int] = (5, 12, 19)):
+    """The explorer's key settings: one column per length, the first example's alignment and predictions.
+
+    Parameters
+    ----------
+    task : attnlib.data.TranslationTask
+    plain, attentive : attnlib.torch.Seq2Seq
+    pairs : sequence of attnlib.data.Pair
+    lengths : sequence of int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A pyplot figure.
+    """
+    from attnlib.torch.decoders import predict
+
+    fig, axes = plt.subplots(1, len(lengths), figsize=(3.3 * len(lengths), 3.9), layout="constrained",
+                             squeeze=False)
+    for ax, length in zip(axes[0], lengths):
+        ex = examples_at_length(pairs, length, 1)
+        a = predict(plain, task, ex)[0]
+        b, w = predict(attentive, task, ex, return_weights=True)
+        w = w[0].numpy()
+        out_tokens = (list(b[0]) + ["<eos>"])[:w.shape[0]]
+        attention_heatmap(w, list(ex[0].source), out_tokens, ax=ax, annotate=False, colorbar=False,
+                          title=f"length {len(ex[0].source)}")
+        ax.set_xlabel(f"no attention: {a} {'✓' if a == ex[0].target else '✗'}\n"
+                      f"attention:    {b[0]} {'✓' if b[0] == ex[0].target else '✗'}",
+                      family="monospace", fontsize=7, loc="left")
+        ax.tick_params(labelsize=6)
+    return fig
+
+
+def bottleneck_explorer(task, plain, attentive, pairs: Sequence, length: int = 10,
+                        lengths: tuple = (3, 20)):
+    """An ipywidgets explorer: pick a source length, see both models' predictions and the alignment.
+
+    Parameters
+    ----------
+    task : attnlib.data.TranslationTask
+    plain, attentive : attnlib.torch.Seq2Seq
+    pairs : sequence of attnlib.data.Pair
+    length : int
+        Initial length.
+    lengths : (int, int)
+        Slider range.
+
+    Returns
+    -------
+    ipywidgets.VBox
+    """
+    import ipywidgets as widgets
+    from IPython.display import Image, display
+
+    slider = widgets.IntSlider(value=int(length), min=lengths[0], max=lengths[1], step=1,
+                               description="source length", continuous_update=False,
+                               style={"description_width": "initial"})
+
+    def show(length):
+        buf = io.BytesIO()
+        bottleneck_frame(task, plain, attentive, pairs, length).savefig(buf, format="png", dpi=80)
+        display(Image(data=buf.getvalue(), format="png"))
+
+    out = widgets.interactive_output(show, {"length": slider})
+    note = widgets.HTML("<small>Left: three test strings of this length and both models' greedy "
+                        "outputs. Right: the attention weights of the first one (rows: output "
+                        "characters, columns: source characters).</small>")
+    return widgets.VBox([slider, note, out])
