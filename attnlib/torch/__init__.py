@@ -34,3 +34,11 @@ __all__ += ["AdditiveAttention", "attention_context", "masked_softmax", "Attenti
 # --- Part II, Bahdanau and Luong attention ---
 # --- Part II, hard and structured attention ---
 # --- Part III, the Transformer block ---
+from attnlib.torch.transformer import (DecoderLayer, EncoderLayer, FeedForward, SequenceTagger,
+                                       TransformerDecoder, TransformerEncoder, activation_stats,
+                                       gradient_norms_by_depth, norm_warmup_runs, reverse_tagging_batch,
+                                       sublayer_parameter_counts, train_tagger, warmup_schedule)
+
+__all__ += ["DecoderLayer", "EncoderLayer", "FeedForward", "SequenceTagger", "TransformerDecoder",
+            "TransformerEncoder", "activation_stats", "gradient_norms_by_depth", "norm_warmup_runs",
+            "reverse_tagging_batch", "sublayer_parameter_counts", "train_tagger", "warmup_schedule"]
