@@ -13,6 +13,8 @@ One module per chapter, each with ``check_*`` functions and ``report()``::
 - :mod:`attnlib.exercises.multi_head`           multi-head, self- and cross-attention (Part I)
 - :mod:`attnlib.exercises.numpy_to_torch`       from NumPy to PyTorch (Part II)
 - :mod:`attnlib.exercises.bottleneck`           the fixed-length bottleneck (Part II)
+- :mod:`attnlib.exercises.bahdanau`             Bahdanau attention (Part II)
+- :mod:`attnlib.exercises.luong`                Luong attention (Part II)
 - :mod:`attnlib.exercises.transformer_block`    the Transformer block (Part III)
 - :mod:`attnlib.exercises.core`           the shared machinery (cases, mistakes, diagnosis)
 """

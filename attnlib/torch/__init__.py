@@ -32,6 +32,14 @@ __all__ += ["AdditiveAttention", "attention_context", "masked_softmax", "Attenti
             "save_checkpoint", "sequence_cross_entropy", "train", "accuracy_by_length",
             "bottleneck_models", "length_bins"]
 # --- Part II, Bahdanau and Luong attention ---
+from attnlib.torch.bahdanau import BahdanauDecoder, alignments
+from attnlib.torch.local import (LocalAttentionDecoder, LocalMonotonicAttention,
+                                 LocalPredictiveAttention, gaussian_window, local_window_mask)
+from attnlib.torch.luong import ConcatAttention, InputFeedingDecoder, attention_variants
+
+__all__ += ["BahdanauDecoder", "alignments", "ConcatAttention", "InputFeedingDecoder",
+            "LocalAttentionDecoder", "LocalMonotonicAttention", "LocalPredictiveAttention",
+            "gaussian_window", "local_window_mask", "attention_variants"]
 # --- Part II, hard and structured attention ---
 # --- Part III, the Transformer block ---
 from attnlib.torch.transformer import (DecoderLayer, EncoderLayer, FeedForward, SequenceTagger,

@@ -1,0 +1,163 @@
+"""Checkers for "Bahdanau (additive) attention": the weights of one decoder step, and the context.
+
+In a notebook::
+
+    from attnlib.exercises import bahdanau as ex
+    ex.check_step_weights(my_step_weights)   # (s_prev, h, mask, W_q, W_k, v) -> weights (B, L)
+    ex.check_context(my_context)             # (weights, forward, backward) -> context (B, 2H)
+    ex.report()
+
+The learner's functions receive **torch tensors** (float64; a bool mask, True = real token) and
+return a tensor.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attnlib.exercises.bottleneck import _tensor_fn
+from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
+
+__all__ = ["check_step_weights", "check_context", "report", "reset"]
+
+
+def _masked_softmax(e, mask):
+    s = np.where(mask, e, -np.inf)
+    m = np.max(s, axis=-1, keepdims=True)
+    w = np.exp(s - np.where(np.isfinite(m), m, 0.0)) * mask
+    tot = w.sum(-1, keepdims=True)
+    return w / np.where(tot == 0, 1.0, tot)
+
+
+def _softmax(x, axis=-1):
+    w = np.exp(x - x.max(axis=axis, keepdims=True))
+    return w / w.sum(axis=axis, keepdims=True)
+
+
+# ----------------------------------------------------------------------------- exercise 1: step weights
+
+def _scores(s_prev, h, W_q, W_k, v):
+    return np.tanh((s_prev @ W_q)[:, None, :] + h @ W_k) @ v          # (B, L)
+
+
+def _step_weights(s_prev, h, mask, W_q, W_k, v):
+    return _masked_softmax(_scores(s_prev, h, W_q, W_k, v), mask)
+
+
+def _weights_cases():
+    rng = np.random.default_rng(1010)
+    out = []
+    for B, L, H_dec, H_enc, A, lengths, label in [
+            (2, 4, 3, 4, 5, [4, 4], "no padding"),
+            (3, 6, 4, 6, 3, [6, 2, 4], "padded batch (lengths 6, 2, 4)"),
+            (2, 5, 2, 4, 4, [1, 5], "a source of length 1")]:
+        mask = np.arange(L)[None, :] < np.array(lengths)[:, None]
+        h = rng.normal(size=(B, L, H_enc))
+        h[~mask] = 3.0  # padding is garbage here: it must get weight 0
+        out.append(Case((rng.normal(size=(B, H_dec)), h, mask, rng.normal(size=(H_dec, A)),
+                         rng.normal(size=(H_enc, A)), rng.normal(scale=2.0, size=A)), label))
+    return out
+
+
+WEIGHTS = Exercise(
+    name="step_weights", call="fn(s_prev, h, mask, W_q, W_k, v)",
+    arg_names=("s_prev", "h", "mask", "W_q", "W_k", "v"), out_axes=("L",),
+    dims=lambda s, h, m, wq, wk, v: {"B": h.shape[0], "L": h.shape[1], "H_enc": h.shape[2]},
+    reference=_step_weights, cases=_weights_cases,
+    mistakes=(
+        Mistake("no_tanh", "You left out the tanh: v . (s W_q + h W_k) is linear in s, so the score "
+                "of every position shifts by the same v . (s W_q), which the softmax ignores: the "
+                "decoder state could not change the weights. Apply torch.tanh before the dot with v.",
+                lambda s, h, m, wq, wk, v: _masked_softmax(((s @ wq)[:, None, :] + h @ wk) @ v, m)),
+        Mistake("no_mask", "Your weights ignore the mask: padded positions get weight too. Set their "
+                "scores to -inf before the softmax (scores.masked_fill(~mask, float('-inf'))).",
+                lambda s, h, m, wq, wk, v: _softmax(_scores(s, h, wq, wk, v))),
+        Mistake("masked_after_softmax", "You zeroed the padded weights after the softmax without "
+                "renormalising, so the real weights no longer sum to one. Mask the scores before.",
+                lambda s, h, m, wq, wk, v: _softmax(_scores(s, h, wq, wk, v)) * m),
+        Mistake("inverted_mask", "Your mask is inverted: True means a real token (may attend); block "
+                "where the mask is False.",
+                lambda s, h, m, wq, wk, v: _masked_softmax(_scores(s, h, wq, wk, v), ~m)),
+        Mistake("softmax_over_batch", "Your softmax runs over the batch axis (dim 0); the weights of one "
+                "example run over its source positions, the last axis (dim=-1).",
+                lambda s, h, m, wq, wk, v: _softmax(np.where(m, _scores(s, h, wq, wk, v), -1e9), 0) * m),
+    ),
+    hint="q = s_prev @ W_q has shape (B, A) and k = h @ W_k has shape (B, L, A): add them with "
+         "q[:, None, :] + k (broadcast over L), apply torch.tanh, then @ v gives the scores (B, L). "
+         "Then torch.softmax(scores.masked_fill(~mask, float('-inf')), dim=-1).",
+    checked="padded batches with garbage in the padding, and a source of length 1")
+
+
+# ----------------------------------------------------------------------------- exercise 2: context
+
+def _context(weights, forward, backward):
+    return np.einsum("bl,blh->bh", weights, np.concatenate([forward, backward], axis=-1))
+
+
+def _flip_real(x, mask):
+    out = x.copy()
+    for b, n in enumerate(mask.sum(-1)):
+        out[b, :n] = x[b, :n][::-1]
+    return out
+
+
+def _context_cases():
+    rng = np.random.default_rng(1011)
+    out = []
+    for B, L, H, lengths, label in [(2, 4, 3, [4, 4], "no padding"),
+                                    (3, 5, 2, [5, 2, 3], "padded batch (lengths 5, 2, 3)"),
+                                    (2, 6, 3, [6, 1], "a source of length 1")]:
+        mask = np.arange(L)[None, :] < np.array(lengths)[:, None]
+        fwd, bwd = rng.normal(size=(B, L, H)), rng.normal(size=(B, L, H))
+        fwd[~mask], bwd[~mask] = 0.0, 0.0  # the encoder's states are zeros at padding
+        w = _masked_softmax(rng.normal(scale=2.0, size=(B, L)), mask)
+        out.append(Case((w, fwd, bwd), label))
+    return out
+
+
+def _mask_of(w):
+    return w > 0
+
+
+CONTEXT = Exercise(
+    name="context", call="fn(weights, forward, backward)",
+    arg_names=("weights", "forward", "backward"), out_axes=("2H",),
+    dims=lambda w, f, b: {"B": w.shape[0], "L": w.shape[1], "H": f.shape[2], "2H": 2 * f.shape[2]},
+    reference=_context, cases=_context_cases,
+    mistakes=(
+        Mistake("backward_first", "Your annotations are [backward; forward]; the convention here (and "
+                "the encoder's) is h_j = [forward_j; backward_j]: concatenate in that order.",
+                lambda w, f, b: _context(w, b, f)),
+        Mistake("backward_reversed", "You reversed the backward states in time. They are already "
+                "stored at the position they describe (backward[:, j] has read x_j ... x_L), so "
+                "h_j = [forward[:, j]; backward[:, j]] needs no flip.",
+                lambda w, f, b: _context(w, f, _flip_real(b, _mask_of(w) | (f != 0).any(-1)))),
+        Mistake("mean", "You averaged the annotations instead of weighting them: the context is "
+                "sum_j weights[:, j] * h_j.",
+                lambda w, f, b: np.concatenate([f, b], -1).sum(1) / (w > 0).sum(1, keepdims=True)),
+    ),
+    hint="h = torch.cat([forward, backward], dim=-1) has shape (B, L, 2H); the context is "
+         "torch.einsum('bl,blh->bh', weights, h), or torch.bmm(weights.unsqueeze(1), h).squeeze(1).",
+    checked="padded batches and a source of length 1")
+
+_CHAPTER = Chapter("Bahdanau (additive) attention", [WEIGHTS, CONTEXT])
+
+
+def check_step_weights(fn) -> CheckResult:
+    """Check ``fn(s_prev (B, H_dec), h (B, L, H_enc), mask (B, L), W_q (H_dec, A), W_k (H_enc, A), v (A,))
+    -> weights (B, L)``, the additive attention weights of one decoder step."""
+    return _CHAPTER.check(WEIGHTS, _tensor_fn(fn))
+
+
+def check_context(fn) -> CheckResult:
+    """Check ``fn(weights (B, L), forward (B, L, H), backward (B, L, H)) -> context (B, 2H)``."""
+    return _CHAPTER.check(CONTEXT, _tensor_fn(fn))
+
+
+def report() -> None:
+    """Print how many of this chapter's exercises passed in this session."""
+    _CHAPTER.report()
+
+
+def reset() -> None:
+    """Forget the results recorded so far."""
+    _CHAPTER.reset()

@@ -1,0 +1,191 @@
+r"""Luong attention: the *concat* score and the input-feeding decoder.
+
+Luong, Pham and Manning (2015) attend with the *current* decoder state :math:`s_t` (update first,
+then attend: the order of :class:`~attnlib.torch.AttentionDecoder`) and score it against each
+encoder state :math:`h_j` in one of three ways,
+
+.. math:: \mathrm{dot}: s_t^\top h_j, \qquad \mathrm{general}: s_t^\top W_a h_j, \qquad
+          \mathrm{concat}: v_a^\top \tanh(W_a [s_t; h_j]).
+
+*dot* and *general* are :class:`~attnlib.torch.MultiplicativeAttention`; *concat* is
+:class:`ConcatAttention` here. The attentional state :math:`\tilde s_t = \tanh(W_c[s_t; c_t])`
+feeds the output layer. With **input feeding** it is also fed to the next step,
+:math:`s_{t+1} = \mathrm{GRU}([E y_t; \tilde s_t], s_t)`, so that the decoder knows where it has
+already looked (:class:`InputFeedingDecoder`).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from attnlib.torch.additive import _check, attention_context, masked_softmax
+from attnlib.torch.decoders import AttentionDecoder
+
+__all__ = ["ConcatAttention", "InputFeedingDecoder", "attention_variants"]
+
+
+class ConcatAttention(nn.Module):
+    r"""Luong's *concat* score :math:`e_j = v^\top \tanh(W [s; h_j])`, with the shared attention interface.
+
+    One linear layer on the concatenation: :math:`W [s; h_j] = W_s s + W_h h_j` with
+    :math:`W = [W_s, W_h]`, so this is Bahdanau's additive score written with one matrix.
+
+    Parameters
+    ----------
+    query_size : int
+        Decoder state size ``H_dec``.
+    key_size : int
+        Encoder state size ``H_enc``.
+    hidden_size : int
+        Width ``A`` of the scoring layer.
+
+    Attributes
+    ----------
+    W : nn.Linear
+        ``H_dec + H_enc -> A``, no bias; its input is ``[s; h_j]`` (query first).
+    v : nn.Linear
+        ``A -> 1``, no bias.
+    """
+
+    def __init__(self, query_size: int, key_size: int, hidden_size: int):
+        super().__init__()
+        self.query_size, self.key_size = query_size, key_size
+        self.W = nn.Linear(query_size + key_size, hidden_size, bias=False)
+        self.v = nn.Linear(hidden_size, 1, bias=False)
+
+    def scores(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """Unnormalised scores: query (B, H_dec), keys (B, L, H_enc) -> (B, L)."""
+        q = query.unsqueeze(1).expand(-1, keys.shape[1], -1)          # (B, L, H_dec)
+        return self.v(torch.tanh(self.W(torch.cat([q, keys], dim=-1)))).squeeze(-1)
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None):
+        """Attend from one decoder state to all encoder states.
+
+        Parameters
+        ----------
+        query : torch.Tensor, shape (B, H_dec)
+        keys : torch.Tensor, shape (B, L, H_enc)
+        mask : torch.BoolTensor, shape (B, L), optional
+            True on real source tokens.
+
+        Returns
+        -------
+        context : torch.Tensor, shape (B, H_enc)
+        weights : torch.Tensor, shape (B, L)
+        """
+        _check(query, keys, mask, self.query_size, self.key_size)
+        weights = masked_softmax(self.scores(query, keys), mask)
+        return attention_context(weights, keys), weights
+
+
+class InputFeedingDecoder(AttentionDecoder):
+    r"""Luong's decoder with input feeding: :math:`s_t = \mathrm{GRU}([E y_{t-1}; \tilde s_{t-1}], s_{t-1})`.
+
+    The state is the pair ``(s, s_tilde)``, both (B, H_dec); :math:`\tilde s_0 = 0`. Then, as in
+    :class:`~attnlib.torch.AttentionDecoder`: :math:`(c_t, \alpha_t) = \mathrm{attn}(s_t, h)`,
+    :math:`\tilde s_t = \tanh(W_c [s_t; c_t])`, ``logits = W_o s~_t``.
+
+    Parameters
+    ----------
+    vocab_size, embed_dim, hidden_size, enc_size : int
+        As in :class:`~attnlib.torch.AttentionDecoder`.
+    attention : nn.Module
+        Any module with the shared interface (e.g. ``MultiplicativeAttention(H, H_enc, "general")``
+        or :class:`ConcatAttention`).
+    dropout : float
+    pad_id : int
+    """
+
+    def cell_input_size(self) -> int:
+        """``embed_dim + hidden_size``: the embedding and the previous attentional state."""
+        return self.embed_dim + self.hidden_size
+
+    def init_state(self, enc_states, enc_final, src_mask):
+        """``(tanh(bridge(enc_final)), zeros)``, both (B, H_dec)."""
+        s = torch.tanh(self.bridge(enc_final))
+        return s, torch.zeros_like(s)
+
+    def attend(self, s, enc_states, src_mask, state):
+        """``attention(s, enc_states, src_mask)``; subclasses may use the rest of ``state``."""
+        return self.attention(s, enc_states, src_mask)
+
+    def step(self, y_prev, state, enc_states, src_mask):
+        """One step with input feeding.
+
+        Parameters
+        ----------
+        y_prev : torch.LongTensor, shape (B,)
+        state : tuple of torch.Tensor
+            ``(s_prev, s_tilde_prev)``, each (B, H_dec).
+        enc_states : torch.Tensor, shape (B, L, H_enc)
+        src_mask : torch.BoolTensor, shape (B, L)
+
+        Returns
+        -------
+        logits : torch.Tensor, shape (B, V)
+        state : tuple of torch.Tensor
+            ``(s_t, s_tilde_t)``.
+        weights : torch.Tensor, shape (B, L)
+        """
+        s_prev, s_tilde_prev = state[0], state[1]
+        x = torch.cat([self.dropout(self.embed(y_prev)), s_tilde_prev], dim=-1)
+        s = self.cell(x, s_prev)
+        context, weights = self.attend(s, enc_states, src_mask, state)
+        s_tilde = torch.tanh(self.combine(torch.cat([s, context], dim=-1)))
+        return self.out(self.dropout(s_tilde)), self.next_state(s, s_tilde, state), weights
+
+    def next_state(self, s, s_tilde, state):
+        """The state passed to the next step: ``(s, s_tilde)`` here."""
+        return s, s_tilde
+
+
+def attention_variants(source_vocab_size: int, target_vocab_size: int, embed_dim: int = 16,
+                       hidden_size: int = 32, window: int = 8) -> dict:
+    """The attention models the Luong chapter compares, all on the same bidirectional encoder.
+
+    Every model has a :class:`~attnlib.torch.GRUEncoder` (bidirectional, ``hidden_size`` per
+    direction) and a decoder of state size ``H = 2 * hidden_size`` (so that *dot* applies):
+
+    - ``"Bahdanau"``: :class:`~attnlib.torch.BahdanauDecoder` (additive, attends with ``s_{t-1}``);
+    - ``"dot"``, ``"general"``, ``"concat"``: global attention with input feeding
+      (:class:`InputFeedingDecoder`);
+    - ``"local-m"``, ``"local-p"``: local attention with input feeding and general scores,
+      half-width ``window`` (:class:`~attnlib.torch.LocalAttentionDecoder`).
+
+    Parameters
+    ----------
+    source_vocab_size, target_vocab_size : int
+    embed_dim : int
+    hidden_size : int
+        Per encoder direction.
+    window : int
+        ``D`` of the local variants.
+
+    Returns
+    -------
+    dict of str to callable
+        Name -> a function of no argument that builds a fresh :class:`~attnlib.torch.Seq2Seq`
+        (call it after seeding, so that every variant starts from its own seeded weights).
+    """
+    from attnlib.torch.bahdanau import BahdanauDecoder
+    from attnlib.torch.decoders import Seq2Seq
+    from attnlib.torch.encoders import GRUEncoder
+    from attnlib.torch.local import (LocalAttentionDecoder, LocalMonotonicAttention,
+                                     LocalPredictiveAttention)
+    from attnlib.torch.multiplicative import MultiplicativeAttention
+
+    V, E, H = target_vocab_size, embed_dim, 2 * hidden_size
+    decoders = {
+        "Bahdanau": lambda: BahdanauDecoder(V, E, H, H),
+        "dot": lambda: InputFeedingDecoder(V, E, H, H, MultiplicativeAttention(H, H, "dot")),
+        "general": lambda: InputFeedingDecoder(V, E, H, H, MultiplicativeAttention(H, H, "general")),
+        "concat": lambda: InputFeedingDecoder(V, E, H, H, ConcatAttention(H, H, H)),
+        "local-m": lambda: LocalAttentionDecoder(V, E, H, H, LocalMonotonicAttention(H, H, window)),
+        "local-p": lambda: LocalAttentionDecoder(V, E, H, H, LocalPredictiveAttention(H, H, window)),
+    }
+
+    def build(make_decoder):
+        return lambda: Seq2Seq(GRUEncoder(source_vocab_size, E, hidden_size, bidirectional=True),
+                               make_decoder())
+
+    return {name: build(make) for name, make in decoders.items()}
