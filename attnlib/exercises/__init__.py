@@ -15,6 +15,7 @@ One module per chapter, each with ``check_*`` functions and ``report()``::
 - :mod:`attnlib.exercises.bottleneck`           the fixed-length bottleneck (Part II)
 - :mod:`attnlib.exercises.bahdanau`             Bahdanau attention (Part II)
 - :mod:`attnlib.exercises.luong`                Luong attention (Part II)
+- :mod:`attnlib.exercises.hard_structured`      hard and structured attention (Part II)
 - :mod:`attnlib.exercises.transformer_block`    the Transformer block (Part III)
 - :mod:`attnlib.exercises.core`           the shared machinery (cases, mistakes, diagnosis)
 """

@@ -41,6 +41,16 @@ __all__ += ["BahdanauDecoder", "alignments", "ConcatAttention", "InputFeedingDec
             "LocalAttentionDecoder", "LocalMonotonicAttention", "LocalPredictiveAttention",
             "gaussian_window", "local_window_mask", "attention_variants"]
 # --- Part II, hard and structured attention ---
+from attnlib.torch.crf import (CRFAttention, SegmentModel, crf_forward_backward, crf_log_partition,
+                               crf_marginals, crf_unaries, segment_accuracy, segment_loss,
+                               segment_selection)
+from attnlib.torch.hard import (HardAttention, LookupModel, MovingAverageBaseline, attention_gradients,
+                                gradient_variance, lookup_accuracy, lookup_loss, reinforce_loss)
+
+__all__ += ["CRFAttention", "SegmentModel", "crf_forward_backward", "crf_log_partition", "crf_marginals",
+            "crf_unaries", "segment_accuracy", "segment_loss", "segment_selection", "HardAttention", "LookupModel",
+            "MovingAverageBaseline", "attention_gradients", "gradient_variance", "lookup_accuracy",
+            "lookup_loss", "reinforce_loss"]
 # --- Part III, the Transformer block ---
 from attnlib.torch.transformer import (DecoderLayer, EncoderLayer, FeedForward, SequenceTagger,
                                        TransformerDecoder, TransformerEncoder, activation_stats,
