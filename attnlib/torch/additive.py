@@ -69,7 +69,37 @@ def _check(query, keys, mask, query_size, key_size):
         raise ValueError(f"mask {tuple(mask.shape)} must be (B, L) = {tuple(keys.shape[:2])}")
 
 
-class AdditiveAttention(nn.Module):
+class ScoredAttention(nn.Module):
+    """Base of the one-query attention modules of Part II: a subclass defines ``scores``.
+
+    Subclasses set ``query_size`` and ``key_size`` and implement
+    ``scores(query (B, H_dec), keys (B, L, H_enc)) -> (B, L)``; the masked softmax and the
+    context vector are the same for every score, so they live here once.
+    """
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None):
+        """Attend from one decoder state to all encoder states.
+
+        Parameters
+        ----------
+        query : torch.Tensor, shape (B, H_dec)
+        keys : torch.Tensor, shape (B, L, H_enc)
+            Encoder states, used as keys and values.
+        mask : torch.BoolTensor, shape (B, L), optional
+            True on real source tokens.
+
+        Returns
+        -------
+        context : torch.Tensor, shape (B, H_enc)
+        weights : torch.Tensor, shape (B, L)
+            Rows sum to 1; 0 at masked positions.
+        """
+        _check(query, keys, mask, self.query_size, self.key_size)
+        weights = masked_softmax(self.scores(query, keys), mask)
+        return attention_context(weights, keys), weights
+
+
+class AdditiveAttention(ScoredAttention):
     r"""Bahdanau's additive attention: :math:`e_j = v^\top \tanh(W_q q + W_k k_j)`.
 
     The interface every Part II attention module shares: ``forward(query, keys, mask) ->
@@ -105,23 +135,3 @@ class AdditiveAttention(nn.Module):
         """Unnormalised scores: query (B, H_dec), keys (B, L, H_enc) -> (B, L)."""
         return self.v(torch.tanh(self.W_q(query).unsqueeze(1) + self.W_k(keys))).squeeze(-1)
 
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None):
-        """Attend from one decoder state to all encoder states.
-
-        Parameters
-        ----------
-        query : torch.Tensor, shape (B, H_dec)
-        keys : torch.Tensor, shape (B, L, H_enc)
-            Encoder states, used as keys and values.
-        mask : torch.BoolTensor, shape (B, L), optional
-            True on real source tokens.
-
-        Returns
-        -------
-        context : torch.Tensor, shape (B, H_enc)
-        weights : torch.Tensor, shape (B, L)
-            Rows sum to 1; 0 at masked positions.
-        """
-        _check(query, keys, mask, self.query_size, self.key_size)
-        weights = masked_softmax(self.scores(query, keys), mask)
-        return attention_context(weights, keys), weights

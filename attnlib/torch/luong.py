@@ -18,13 +18,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attnlib.torch.additive import _check, attention_context, masked_softmax
+from attnlib.torch.additive import ScoredAttention
 from attnlib.torch.decoders import AttentionDecoder
 
 __all__ = ["ConcatAttention", "InputFeedingDecoder", "attention_variants"]
 
 
-class ConcatAttention(nn.Module):
+class ConcatAttention(ScoredAttention):
     r"""Luong's *concat* score :math:`e_j = v^\top \tanh(W [s; h_j])`, with the shared attention interface.
 
     One linear layer on the concatenation: :math:`W [s; h_j] = W_s s + W_h h_j` with
@@ -58,24 +58,6 @@ class ConcatAttention(nn.Module):
         q = query.unsqueeze(1).expand(-1, keys.shape[1], -1)          # (B, L, H_dec)
         return self.v(torch.tanh(self.W(torch.cat([q, keys], dim=-1)))).squeeze(-1)
 
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None):
-        """Attend from one decoder state to all encoder states.
-
-        Parameters
-        ----------
-        query : torch.Tensor, shape (B, H_dec)
-        keys : torch.Tensor, shape (B, L, H_enc)
-        mask : torch.BoolTensor, shape (B, L), optional
-            True on real source tokens.
-
-        Returns
-        -------
-        context : torch.Tensor, shape (B, H_enc)
-        weights : torch.Tensor, shape (B, L)
-        """
-        _check(query, keys, mask, self.query_size, self.key_size)
-        weights = masked_softmax(self.scores(query, keys), mask)
-        return attention_context(weights, keys), weights
 
 
 class InputFeedingDecoder(AttentionDecoder):

@@ -16,12 +16,12 @@ import math
 import torch
 from torch import nn
 
-from attnlib.torch.additive import _check, attention_context, masked_softmax
+from attnlib.torch.additive import ScoredAttention
 
 __all__ = ["MultiplicativeAttention"]
 
 
-class MultiplicativeAttention(nn.Module):
+class MultiplicativeAttention(ScoredAttention):
     """Luong's *dot* or *general* attention, with the interface of :class:`~attnlib.torch.AdditiveAttention`.
 
     Parameters
@@ -57,21 +57,3 @@ class MultiplicativeAttention(nn.Module):
         e = torch.bmm(k, query.unsqueeze(-1)).squeeze(-1)
         return e / math.sqrt(self.query_size) if self.scaled else e
 
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None):
-        """Attend from one decoder state to all encoder states.
-
-        Parameters
-        ----------
-        query : torch.Tensor, shape (B, H_dec)
-        keys : torch.Tensor, shape (B, L, H_enc)
-        mask : torch.BoolTensor, shape (B, L), optional
-            True on real source tokens.
-
-        Returns
-        -------
-        context : torch.Tensor, shape (B, H_enc)
-        weights : torch.Tensor, shape (B, L)
-        """
-        _check(query, keys, mask, self.query_size, self.key_size)
-        weights = masked_softmax(self.scores(query, keys), mask)
-        return attention_context(weights, keys), weights
