@@ -116,3 +116,12 @@ def test_every_attnlib_module_is_in_the_api_reference():
             modules.append(name)
     missing = [m for m in modules if f"automodule:: {m}\n" not in api]
     assert not missing, f"add to chapters/appendix/api.md: {missing}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_control_characters_in_cells(path):
+    """A generator script's "\\approx" can turn into BEL + "pprox": MathJax then fails in the book."""
+    bad = [(i, repr(c.source[max(0, m.start() - 20):m.end() + 10]))
+           for i, c in enumerate(read(path).cells)
+           for m in re.finditer(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", c.source)]
+    assert not bad, bad
