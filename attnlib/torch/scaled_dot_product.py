@@ -88,6 +88,13 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
 
 
 def _softmax_(scores: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last axis, in place (max-subtracted; every row has a finite entry)."""
-    scores.sub_(scores.amax(dim=-1, keepdim=True)).exp_()
-    return scores.div_(scores.sum(dim=-1, keepdim=True))
+    """Softmax over the last axis, in place (max-subtracted; every row has a finite entry).
+
+    PyTorch's own softmax kernel, written over its input, reads each row once while it is in
+    cache; the public fallback makes five passes over the whole tensor.
+    """
+    try:
+        return torch.ops.aten._softmax.out(scores, -1, False, out=scores)
+    except (AttributeError, RuntimeError):  # an op PyTorch may rename: keep a public fallback
+        scores.sub_(scores.amax(dim=-1, keepdim=True)).exp_()
+        return scores.div_(scores.sum(dim=-1, keepdim=True))
