@@ -170,6 +170,22 @@ class _Block(nn.Module):
         ours.weight.copy_(theirs.weight)
         ours.bias.copy_(theirs.bias)
 
+    @classmethod
+    def _copy_from_torch(cls, m, norms: tuple) -> "_Block":
+        """Build a layer like torch's ``m`` and copy what encoder and decoder layers share:
+        self-attention, the FFN and the LayerNorms named in ``norms``."""
+        w = m.linear1.weight
+        ours = cls(m.self_attn.embed_dim, m.self_attn.num_heads, m.linear1.out_features,
+                   dropout=m.dropout.p, layer_norm_eps=m.norm1.eps, device=w.device, dtype=w.dtype,
+                   **cls._torch_settings(m))
+        ours.self_attn = MultiHeadAttention.from_torch(m.self_attn)
+        with torch.no_grad():
+            ours.ffn.load_state_dict({"linear1.weight": m.linear1.weight, "linear1.bias": m.linear1.bias,
+                                      "linear2.weight": m.linear2.weight, "linear2.bias": m.linear2.bias})
+            for name in norms:
+                cls._copy_norm(getattr(ours, name), getattr(m, name))
+        return ours.train(m.training)
+
     @staticmethod
     def _torch_settings(m) -> dict:
         act = m.activation
@@ -286,17 +302,7 @@ class EncoderLayer(_Block):
         """
         if not isinstance(m, nn.TransformerEncoderLayer):
             raise ValueError(f"expected torch.nn.TransformerEncoderLayer, got {type(m).__name__}")
-        w = m.linear1.weight
-        ours = cls(m.self_attn.embed_dim, m.self_attn.num_heads, m.linear1.out_features,
-                   dropout=m.dropout.p, layer_norm_eps=m.norm1.eps, device=w.device, dtype=w.dtype,
-                   **cls._torch_settings(m))
-        ours.self_attn = MultiHeadAttention.from_torch(m.self_attn)
-        with torch.no_grad():
-            ours.ffn.load_state_dict({"linear1.weight": m.linear1.weight, "linear1.bias": m.linear1.bias,
-                                      "linear2.weight": m.linear2.weight, "linear2.bias": m.linear2.bias})
-            cls._copy_norm(ours.norm1, m.norm1)
-            cls._copy_norm(ours.norm2, m.norm2)
-        return ours.train(m.training)
+        return cls._copy_from_torch(m, norms=("norm1", "norm2"))
 
 
 class DecoderLayer(_Block):
@@ -427,17 +433,8 @@ class DecoderLayer(_Block):
         """
         if not isinstance(m, nn.TransformerDecoderLayer):
             raise ValueError(f"expected torch.nn.TransformerDecoderLayer, got {type(m).__name__}")
-        w = m.linear1.weight
-        ours = cls(m.self_attn.embed_dim, m.self_attn.num_heads, m.linear1.out_features,
-                   dropout=m.dropout.p, layer_norm_eps=m.norm1.eps, device=w.device, dtype=w.dtype,
-                   **cls._torch_settings(m))
-        ours.self_attn = MultiHeadAttention.from_torch(m.self_attn)
+        ours = cls._copy_from_torch(m, norms=("norm1", "norm2", "norm3"))
         ours.cross_attn = MultiHeadAttention.from_torch(m.multihead_attn)
-        with torch.no_grad():
-            ours.ffn.load_state_dict({"linear1.weight": m.linear1.weight, "linear1.bias": m.linear1.bias,
-                                      "linear2.weight": m.linear2.weight, "linear2.bias": m.linear2.bias})
-            for a, b in ((ours.norm1, m.norm1), (ours.norm2, m.norm2), (ours.norm3, m.norm3)):
-                cls._copy_norm(a, b)
         return ours.train(m.training)
 
 
