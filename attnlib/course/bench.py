@@ -4,7 +4,7 @@ Timings on shared machines are noisy, so each row times ours and the reference i
 several times, and reports medians and their ratio. Nothing here fails on a slow day: the
 table is for reading (and for the closing notes of the issues that set the targets).
 
-Usage: ``python -m attnlib.course.bench [--repeats N]``.
+Usage: ``python -m attnlib.course.bench [--repeats N] [--only NAME]``.
 """
 from __future__ import annotations
 
@@ -80,8 +80,19 @@ def sdpa_rows(repeats: int) -> list[Row]:
     return rows
 
 
-# Later chapters append their benchmark functions here.
+@dataclass
+class Result:
+    """A measured outcome that is not a speed ratio (an accuracy, a training time, a speed-up)."""
+    what: str
+    value: str
+    target: str
+    met: bool | None = None
+
+
+# Later chapters append their benchmark functions to these lists (each function takes the
+# number of repeats): speed rows, timed against a reference, and results rows.
 BENCHMARKS: list[Callable[[int], list[Row]]] = [sdpa_rows]
+RESULTS: list[Callable[[int], list[Result]]] = []
 
 
 def markdown_table(rows: list[Row]) -> str:
@@ -93,17 +104,29 @@ def markdown_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def results_table(results: list[Result]) -> str:
+    lines = ["| what | measured | target | met |", "|---|---|---|---|"]
+    marks = {True: "yes", False: "NO", None: "-"}
+    for r in results:
+        lines.append(f"| {r.what} | {r.value} | {r.target} | {marks[r.met]} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--only", default="", help="run only the functions whose name contains this")
     args = parser.parse_args(argv)
     import platform
 
     import torch
-    rows = [row for bench in BENCHMARKS for row in bench(args.repeats)]
+    rows = [row for bench in BENCHMARKS if args.only in bench.__name__ for row in bench(args.repeats)]
     print(f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; medians of {args.repeats} interleaved runs.\n")
     print(markdown_table(rows))
+    results = [r for fn in RESULTS if args.only in fn.__name__ for r in fn(args.repeats)]
+    if results:
+        print("\n" + results_table(results))
     return 0
 
 
