@@ -60,3 +60,5 @@ from attnlib.torch.transformer import (DecoderLayer, EncoderLayer, FeedForward, 
 __all__ += ["DecoderLayer", "EncoderLayer", "FeedForward", "SequenceTagger", "TransformerDecoder",
             "TransformerEncoder", "activation_stats", "gradient_norms_by_depth", "norm_warmup_runs",
             "reverse_tagging_batch", "sublayer_parameter_counts", "train_tagger", "warmup_schedule"]
+# --- Part III, the encoder-decoder Transformer ---
+# --- Part III, decoder-only models: GPT ---
