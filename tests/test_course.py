@@ -76,8 +76,9 @@ def test_chapter_has_goals_summary_and_checked_numbers(path):
 def test_notebook_does_not_redefine_attnlib(path):
     """A concept is coded once, in attnlib: a notebook may not define a public attnlib name."""
     import attnlib.numpy
+    import attnlib.pretrained
     import attnlib.torch
-    public = set(attnlib.numpy.__all__) | set(attnlib.torch.__all__)
+    public = set(attnlib.numpy.__all__) | set(attnlib.torch.__all__) | set(attnlib.pretrained.__all__)
     nb = read(path)
     defined = {m for c in nb.cells if c.cell_type == "code"
                for m in re.findall(r"^\s*(?:def|class)\s+(\w+)", c.source, re.M)}

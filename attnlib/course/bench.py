@@ -95,6 +95,42 @@ BENCHMARKS: list[Callable[[int], list[Row]]] = [sdpa_rows]
 RESULTS: list[Callable[[int], list[Result]]] = []
 
 
+def minilm_rows(repeats: int) -> list[Row]:
+    """attnlib's all-MiniLM-L6-v2 forward (attention weights returned) against transformers' BertModel."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import BertModel
+
+    from attnlib.data.minilm_files import minilm_model_dir
+    from attnlib.pretrained import load_minilm
+
+    model, _ = load_minilm(device="cpu")
+    ref = BertModel.from_pretrained(str(minilm_model_dir()), local_files_only=True,
+                                    attn_implementation="eager").eval()
+    g = torch.Generator().manual_seed(0)
+    B, L = 32, 64
+    lengths = torch.randint(L // 3, L + 1, (B,), generator=g)
+    lengths[0] = L
+    mask = (torch.arange(L)[None, :] < lengths[:, None]).long()
+    ids = torch.randint(1000, 30000, (B, L), generator=g) * mask
+    ids[:, 0] = 101
+    ours = lambda: model(ids, mask, output_attentions=True)  # noqa: E731
+    theirs = lambda: ref(input_ids=ids, attention_mask=mask, output_attentions=True)  # noqa: E731
+    with torch.inference_mode():
+        a, b = ours(), theirs()
+        err = max((x - y).abs().max().item() for x, y in zip(a.attentions, b.attentions))
+        if err > 1e-5:
+            raise AssertionError(f"MiniLM attention differs from BertModel by {err}")
+        ours_s, ref_s = time_pair(ours, theirs, repeats)
+    return [Row("attnlib.pretrained MiniLM forward, attentions returned", f"{B}x{L} tokens (padded)",
+                ours_s, ref_s, "transformers BertModel (eager, output_attentions)", "<= 1.2")]
+
+
+BENCHMARKS.append(minilm_rows)
+
+
 def markdown_table(rows: list[Row]) -> str:
     lines = ["| what | shape | ours (ms) | reference | reference (ms) | ratio | target |",
              "|---|---|---:|---|---:|---:|---|"]

@@ -17,6 +17,9 @@ One module per chapter, each with ``check_*`` functions and ``report()``::
 - :mod:`attnlib.exercises.luong`                Luong attention (Part II)
 - :mod:`attnlib.exercises.hard_structured`      hard and structured attention (Part II)
 - :mod:`attnlib.exercises.transformer_block`    the Transformer block (Part III)
+- :mod:`attnlib.exercises.encoder_decoder`      the encoder-decoder Transformer (Part III)
+- :mod:`attnlib.exercises.pretrained_encoder` a real pretrained Transformer (Part III)
+- :mod:`attnlib.exercises.gpt`            decoder-only models: GPT (Part III)
 - :mod:`attnlib.exercises.core`           the shared machinery (cases, mistakes, diagnosis)
 """
 from attnlib.exercises import why_attention

@@ -1,0 +1,200 @@
+"""Checkers for the chapter "A real pretrained Transformer": masked mean pooling and WordPiece.
+
+In a notebook::
+
+    from attnlib.exercises import pretrained_encoder as ex
+    ex.check_mean_pooling(my_mean_pooling)   # (hidden (B, L, E), mask (B, L) of 0/1) -> (B, E)
+    ex.check_wordpiece(my_wordpiece)         # (word, vocab) -> list of pieces
+    ex.report()
+
+``check_mean_pooling`` passes float64 torch tensors (the mask as 0/1 integers, as a tokenizer's
+``attention_mask``) and expects a tensor. ``check_wordpiece`` passes a word (str) and a small
+vocabulary (a set of str) and expects a list of str; it recognises the classic slips: shortest
+match first, continuation pieces without ``##``, and marking only the unmatched rest as ``[UNK]``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
+from attnlib.exercises.numpy_to_torch import _tensor_fn
+
+__all__ = ["check_mean_pooling", "check_wordpiece", "report", "reset"]
+
+
+# ----------------------------------------------------------------------------- exercise 1
+
+def _pool(hidden, mask):
+    m = mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * m).sum(-2) / m.sum(-2)
+
+
+def _pool_cases():
+    rng = np.random.default_rng(1616)
+
+    def mask(lengths, L):
+        return (np.arange(L)[None, :] < np.asarray(lengths)[:, None]).astype(np.int64)
+
+    return [Case((rng.normal(size=(2, 5, 4)), mask([5, 3], 5)), "B=2, L=5, E=4, lengths 5 and 3"),
+            Case((rng.normal(size=(3, 6, 3)) + 2, mask([2, 6, 4], 6)), "B=3, L=6, E=3, lengths 2, 6, 4"),
+            Case((rng.normal(size=(1, 4, 4)), mask([4], 4)), "B=1, L=4, E=4, no padding (L = E)")]
+
+
+_POOL_MISTAKES = (
+    Mistake("no_mask", "You averaged over every position, padding included. Padding vectors are not part "
+            "of the sentence: multiply by the mask and divide by the number of *real* tokens.",
+            lambda h, m: h.mean(-2)),
+    Mistake("divide_by_L", "You zeroed the padding but divided by the padded length L. Divide by the number "
+            "of real tokens, mask.sum(-1) (one count per sentence).",
+            lambda h, m: (h * m.to(h.dtype).unsqueeze(-1)).sum(-2) / h.shape[-2]),
+    Mistake("sum", "You returned the masked *sum*; divide it by the number of real tokens to get the mean.",
+            lambda h, m: (h * m.to(h.dtype).unsqueeze(-1)).sum(-2)),
+    Mistake("over_features", "You averaged over the features (dim=-1) instead of over the tokens (dim=-2).",
+            lambda h, m: (h * m.to(h.dtype).unsqueeze(-1)).mean(-1)),
+)
+
+POOL = Exercise(
+    name="mean_pooling", call="fn(hidden, mask)", arg_names=("hidden", "mask"), out_axes=("E",),
+    dims=lambda h, m: {"E": h.shape[-1], "L": h.shape[-2]}, reference=_tensor_fn(_pool), cases=_pool_cases,
+    mistakes=tuple(Mistake(m.name, m.message, _tensor_fn(m.fn), m.hint) for m in _POOL_MISTAKES),
+    hint="m = mask.to(hidden.dtype).unsqueeze(-1)   # (B, L, 1); return (hidden * m).sum(-2) / m.sum(-2)",
+    checked="padding ignored, divided by each sentence's own length, batch of several lengths")
+
+
+# ----------------------------------------------------------------------------- exercise 2
+
+class _Vocab(frozenset):
+    """A set of pieces with a short repr, for the checker's messages."""
+
+    def __repr__(self) -> str:
+        return f"<vocabulary of {len(self)} pieces: {', '.join(sorted(self)[:6])}, ...>"
+
+
+VOCAB = _Vocab({"[UNK]", "un", "##aff", "##able", "##a", "##ff", "##ble", "play", "##ing", "##in", "##g",
+                "##s", "p", "##l", "##ay", "token", "##izer", "##ize", "##r", "to", "##ken", "a", "##b",
+                "run", "##ner", "##n", "##er"})
+_ORDER = {p: i for i, p in enumerate(sorted(VOCAB))}
+
+
+def _wordpiece(word, vocab):
+    pieces, start = [], 0
+    while start < len(word):
+        end = len(word)
+        while end > start:
+            piece = word[start:end] if start == 0 else "##" + word[start:end]
+            if piece in vocab:
+                break
+            end -= 1
+        if end == start:
+            return ["[UNK]"]
+        pieces.append(piece)
+        start = end
+    return pieces
+
+
+def _shortest(word, vocab):
+    pieces, start = [], 0
+    while start < len(word):
+        for end in range(start + 1, len(word) + 1):
+            piece = word[start:end] if start == 0 else "##" + word[start:end]
+            if piece in vocab:
+                break
+        else:
+            return ["[UNK]"]
+        pieces.append(piece)
+        start = end
+    return pieces
+
+
+def _no_hashes(word, vocab):
+    pieces, start = [], 0
+    while start < len(word):
+        end = len(word)
+        while end > start and word[start:end] not in vocab:
+            end -= 1
+        if end == start:
+            return ["[UNK]"]
+        pieces.append(word[start:end])
+        start = end
+    return pieces
+
+
+def _partial_unk(word, vocab):
+    pieces, start = [], 0
+    while start < len(word):
+        end = len(word)
+        while end > start:
+            piece = word[start:end] if start == 0 else "##" + word[start:end]
+            if piece in vocab:
+                break
+            end -= 1
+        if end == start:
+            return pieces + ["[UNK]"]
+        pieces.append(piece)
+        start = end
+    return pieces
+
+
+def _as_ids(fn):
+    """Wrap ``fn(word, vocab) -> list of str`` to return the pieces as an array of ids (-1: not in vocab)."""
+    if not callable(fn):
+        return fn
+
+    def call(word, vocab):
+        out = fn(word, vocab)
+        if isinstance(out, (list, tuple)) and all(isinstance(p, str) for p in out):
+            return np.array([_ORDER.get(p, -1) for p in out], dtype=np.int64)
+        if out is None:
+            return None
+        raise TypeError(f"return a list of str (the pieces), got {type(out).__name__}")
+    return call
+
+
+def _wp_cases():
+    return [Case(("playing", VOCAB), "word 'playing'"), Case(("unaffable", VOCAB), "word 'unaffable'"),
+            Case(("tokenizer", VOCAB), "word 'tokenizer'"), Case(("runner", VOCAB), "word 'runner'"),
+            Case(("plays", VOCAB), "word 'plays'"), Case(("playx", VOCAB), "word 'playx' (cannot be covered)"),
+            Case(("xyz", VOCAB), "word 'xyz' (no piece fits)")]
+
+
+_WP_MISTAKES = (
+    Mistake("shortest_first", "You took the *shortest* matching piece first. WordPiece is greedy "
+            "longest-match-first: start from the whole rest of the word and shrink it until it is in the vocabulary.",
+            _as_ids(_shortest)),
+    Mistake("no_hashes", "Pieces after the first must be looked up *with* the prefix '##' (a piece inside a "
+            "word is a different vocabulary entry from the same letters starting a word).", _as_ids(_no_hashes)),
+    Mistake("partial_unk", "When some rest of the word matches no piece, the *whole word* becomes ['[UNK]'], "
+            "not the pieces found so far plus '[UNK]'.", _as_ids(_partial_unk)),
+)
+
+WORDPIECE = Exercise(
+    name="wordpiece", call="fn(word, vocab)", arg_names=("word", "vocab"), out_axes=("pieces",),
+    dims=lambda w, v: {"pieces": len(_wordpiece(w, v))}, reference=_as_ids(_wordpiece), cases=_wp_cases,
+    mistakes=_WP_MISTAKES,
+    hint="start = 0; while start < len(word): try end = len(word), len(word) - 1, ... and take the first "
+         "piece = word[start:end] (with '##' in front when start > 0) that is in vocab; if none, return "
+         "['[UNK]']; else append it and set start = end.",
+    checked="longest match first, '##' continuations, whole-word [UNK]")
+
+_CHAPTER = Chapter("A real pretrained Transformer", [POOL, WORDPIECE])
+
+
+def check_mean_pooling(fn) -> CheckResult:
+    """Check ``fn(hidden, mask) -> (B, E)``: the mean of ``hidden`` (B, L, E) over the real tokens of
+    ``mask`` (B, L) (1 = real, 0 = padding)."""
+    return _CHAPTER.check(POOL, _tensor_fn(fn))
+
+
+def check_wordpiece(fn) -> CheckResult:
+    """Check ``fn(word, vocab) -> list of str``: WordPiece's greedy longest-match-first split of one word."""
+    return _CHAPTER.check(WORDPIECE, _as_ids(fn))
+
+
+def report() -> None:
+    """Print how many of this chapter's exercises passed in this session."""
+    _CHAPTER.report()
+
+
+def reset() -> None:
+    """Forget the results recorded so far."""
+    _CHAPTER.reset()
