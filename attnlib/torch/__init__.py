@@ -62,3 +62,12 @@ __all__ += ["DecoderLayer", "EncoderLayer", "FeedForward", "SequenceTagger", "Tr
             "reverse_tagging_batch", "sublayer_parameter_counts", "train_tagger", "warmup_schedule"]
 # --- Part III, the encoder-decoder Transformer ---
 # --- Part III, decoder-only models: GPT ---
+from attnlib.torch.gpt import (GPT, CausalSelfAttention, GPTBlock, context_length_losses,
+                               evaluate_lm_loss, kv_cache_speedup, lm_loss, next_token_probs,
+                               sample_next, train_language_model)
+from attnlib.torch.kv_cache import KVCache, LayerKVCache, kv_cache_bytes
+from attnlib.torch.positional import alibi_bias, alibi_slopes, rope, rope_angles
+
+__all__ += ["GPT", "CausalSelfAttention", "GPTBlock", "context_length_losses", "evaluate_lm_loss",
+            "kv_cache_speedup", "lm_loss", "next_token_probs", "sample_next", "train_language_model",
+            "KVCache", "LayerKVCache", "kv_cache_bytes", "alibi_bias", "alibi_slopes", "rope", "rope_angles"]

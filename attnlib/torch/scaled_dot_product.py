@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from attnlib.shapes import attention_scores_shape, check_mask_shape
 
 
-def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask) -> tuple:
+def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask, bias=None) -> tuple:
     """Check types and shapes (rules shared with the NumPy twin); return the scores' shape."""
     for name, t in (("queries", q), ("keys", k), ("values", v)):
         if not isinstance(t, torch.Tensor):
@@ -22,11 +22,22 @@ def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask) -> tuple:
             raise ValueError("mask must be a boolean tensor with True = may attend, got "
                              f"{getattr(mask, 'dtype', type(mask).__name__)}")
         check_mask_shape(mask.shape, scores_shape)
+    if bias is not None:
+        if not isinstance(bias, torch.Tensor) or not bias.is_floating_point():
+            raise ValueError("bias must be a floating-point tensor added to the scores, got "
+                             f"{getattr(bias, 'dtype', type(bias).__name__)}")
+        try:
+            broadcast = torch.broadcast_shapes(tuple(bias.shape), tuple(scores_shape))
+        except RuntimeError:
+            broadcast = None
+        if broadcast != tuple(scores_shape):
+            raise ValueError(f"bias of shape {tuple(bias.shape)} does not broadcast to the scores' "
+                             f"shape {tuple(scores_shape)}")
     return scores_shape
 
 
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask=None,
-                                 dropout_p: float = 0.0, need_weights: bool = True):
+                                 dropout_p: float = 0.0, need_weights: bool = True, bias=None):
     r"""softmax(Q K^T / sqrt(d_k)) V, batch-first, on whatever device the inputs are.
 
     Parameters
@@ -42,13 +53,17 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     need_weights : bool
         With False, return ``(output, None)`` through PyTorch's fused kernel, which never
         materialises the (L_q, L_k) weights.
+    bias : torch.Tensor of float, optional
+        Broadcastable to (..., L_q, L_k): added to the scaled scores before the mask and the
+        softmax, :math:`\mathrm{softmax}(Q K^\top / \sqrt{d_k} + \mathrm{bias})` (e.g. ALiBi's
+        distance penalties, :func:`attnlib.torch.alibi_bias`).
 
     Returns
     -------
     output : torch.Tensor, shape (..., L_q, d_v)
     weights : torch.Tensor, shape (..., L_q, L_k), or None when ``need_weights`` is False
     """
-    scores_shape = _check(q, k, v, mask)
+    scores_shape = _check(q, k, v, mask, bias)
     row_ok = None
     if mask is not None:
         # Rows with no allowed key: let them attend everywhere (finite values and gradients),
@@ -62,11 +77,18 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
         q, k, v = (t.expand(*batch, *t.shape[-2:]) for t in (q, k, v))
         if mask is not None and mask.dim() < 2:  # SDPA wants at least (L_q, L_k)
             mask = mask.expand(scores_shape[-2:])
+        if bias is not None:  # one float mask: the bias where allowed, -inf where not
+            attn = bias.to(q.dtype)
+            if mask is not None:
+                attn = attn.masked_fill(~mask, float("-inf"))
+            mask = attn.expand(scores_shape) if attn.dim() < 2 else attn
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         if row_ok is not None:
             out = out * row_ok.to(out.dtype)
         return out, None
     scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)
+    if bias is not None:
+        scores = scores + bias.to(scores.dtype)
     # Values may carry batch dims that queries and keys lack: weights span the full batch.
     scores = scores.expand(scores_shape)
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))

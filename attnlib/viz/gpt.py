@@ -1,0 +1,239 @@
+"""Figures and an explorer for the GPT chapter: next-token distributions, context length, attention.
+
+:func:`next_token_explorer` lets the reader pick a prompt, a temperature and a top-k and see the
+distribution the next character is sampled from; :func:`next_token_snapshots` draws the same
+panel for a few key settings side by side, for the static book.
+"""
+from __future__ import annotations
+
+import io
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+__all__ = ["next_token_distribution", "next_token_frame", "next_token_snapshots", "next_token_explorer",
+           "context_length_figure", "causal_attention_figure", "loss_curve_figure"]
+
+
+def _label(ch: str) -> str:
+    return "␣" if ch == " " else ch
+
+
+def next_token_distribution(model, corpus, prompt: str, temperature: float = 1.0, top_k=None) -> np.ndarray:
+    """The probabilities of the next character after ``prompt``.
+
+    Parameters
+    ----------
+    model : attnlib.torch.GPT
+    corpus : attnlib.data.CharCorpus
+        Encodes the prompt.
+    prompt : str
+    temperature : float
+        0 is greedy (one-hot).
+    top_k : int, optional
+
+    Returns
+    -------
+    numpy.ndarray, shape (vocab_size,)
+    """
+    from attnlib.torch.gpt import next_token_probs
+
+    device = model.tok_emb.weight.device
+    idx = torch.as_tensor(corpus.encode(prompt)[-model.block_size:][None], device=device)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        logits = model(idx)[0, -1]
+    model.train(was_training)
+    return next_token_probs(logits.double(), temperature, top_k).cpu().numpy()
+
+
+def _draw_distribution(ax, probs, chars, title):
+    order = np.argsort(-probs)[:12]
+    colours = ["#1f5fa8" if i == order[0] else "#9db8d9" for i in order]
+    ax.bar(range(len(order)), probs[order], color=colours)
+    ax.set_xticks(range(len(order)), [_label(chars[i]) for i in order])
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=9)
+
+
+def next_token_frame(model, corpus, prompt: str, temperature: float, top_k=None,
+                     figsize=(5.0, 2.6)) -> Figure:
+    """One panel: the 12 most likely next characters and their probabilities.
+
+    Parameters
+    ----------
+    model : attnlib.torch.GPT
+    corpus : attnlib.data.CharCorpus
+    prompt : str
+    temperature : float
+    top_k : int, optional
+    figsize : tuple
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    probs = next_token_distribution(model, corpus, prompt, temperature, top_k)
+    fig, ax = plt.subplots(figsize=figsize)
+    _draw_distribution(ax, probs, corpus.chars, f"after {prompt[-24:]!r}: T={temperature:g}, "
+                       f"top-k={top_k or 'off'}")
+    ax.set_ylabel("probability")
+    fig.tight_layout()
+    return fig
+
+
+def next_token_snapshots(model, corpus, prompt: str,
+                         settings=((0.5, None), (1.0, None), (2.0, None), (1.0, 3))) -> Figure:
+    """The explorer's key settings side by side: one distribution panel per (temperature, top_k).
+
+    Parameters
+    ----------
+    model : attnlib.torch.GPT
+    corpus : attnlib.data.CharCorpus
+    prompt : str
+    settings : sequence of (float, int or None)
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, axes = plt.subplots(1, len(settings), figsize=(2.6 * len(settings), 2.6), sharey=True)
+    for ax, (T, k) in zip(np.atleast_1d(axes), settings):
+        probs = next_token_distribution(model, corpus, prompt, T, k)
+        _draw_distribution(ax, probs, corpus.chars, f"T={T:g}, top-k={k or 'off'}")
+    np.atleast_1d(axes)[0].set_ylabel("probability")
+    fig.suptitle(f"next character after {prompt!r}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _png(fig: Figure, dpi: int = 80) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def next_token_explorer(model, corpus, prompts):
+    """An ipywidgets explorer: pick a prompt, a temperature and top-k; see the next-character distribution.
+
+    Parameters
+    ----------
+    model : attnlib.torch.GPT
+    corpus : attnlib.data.CharCorpus
+    prompts : sequence of str
+
+    Returns
+    -------
+    ipywidgets.VBox
+    """
+    import ipywidgets as widgets
+    from IPython.display import Image, display
+
+    prompt = widgets.Dropdown(options=list(prompts), description="prompt")
+    temp = widgets.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.1, description="temperature")
+    top_k = widgets.IntSlider(value=0, min=0, max=corpus.vocab_size, description="top-k (0=off)")
+
+    def show(prompt, temperature, top_k):
+        fig = next_token_frame(model, corpus, prompt, temperature, top_k or None)
+        display(Image(data=_png(fig), format="png"))
+
+    out = widgets.interactive_output(show, {"prompt": prompt, "temperature": temp, "top_k": top_k})
+    note = widgets.HTML("<small>Temperature 0 is greedy; top-k keeps only the k most likely "
+                        "characters and renormalises.</small>")
+    return widgets.VBox([widgets.HBox([prompt, temp, top_k]), note, out])
+
+
+def context_length_figure(losses: dict, train_len: int) -> Figure:
+    """Validation loss against evaluation length, one line per position kind.
+
+    Parameters
+    ----------
+    losses : dict
+        ``{name: {length: loss}}`` from :func:`attnlib.torch.context_length_losses` (NaN: cannot run).
+    train_len : int
+        The training context, marked with a dashed line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = plt.subplots(figsize=(5.2, 3.0))
+    for name, by_len in losses.items():
+        lengths = sorted(by_len)
+        values = [by_len[L] for L in lengths]
+        line, = ax.plot(lengths, values, marker="o", label=name)
+        for L, v in zip(lengths, values):
+            if math.isnan(v):
+                ax.annotate("cannot run", (L, np.nanmax(values)), color=line.get_color(), fontsize=8,
+                            ha="center", va="bottom")
+    ax.axvline(train_len, ls="--", color="grey", lw=1)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted({L for d in losses.values() for L in d}))
+    ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
+    ax.set_xlabel("evaluation context length (dashed: training length)")
+    ax.set_ylabel("validation loss (nats/char)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def causal_attention_figure(weights: torch.Tensor, text: str, layer: int = 0) -> Figure:
+    """Heat maps of every head's causal attention for one text (upper triangle empty).
+
+    Parameters
+    ----------
+    weights : torch.Tensor, shape (H, T, T)
+        One layer's weights for one sequence.
+    text : str
+        The ``T`` characters, for the axis labels.
+    layer : int
+        Only for the title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    w = weights.detach().cpu().numpy()
+    H, T = w.shape[0], w.shape[-1]
+    fig, axes = plt.subplots(1, H, figsize=(2.4 * H, 2.6))
+    labels = [_label(c) for c in text]
+    for h, ax in enumerate(np.atleast_1d(axes)):
+        ax.imshow(w[h], cmap="Blues", vmin=0, vmax=1)
+        ax.set_title(f"layer {layer}, head {h}", fontsize=9)
+        ax.set_xticks(range(T), labels, fontsize=6)
+        ax.set_yticks(range(T), labels, fontsize=6)
+    fig.supxlabel("key (earlier characters)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curve_figure(history, smooth: int = 20) -> Figure:
+    """The training loss per step (and a moving average) of :func:`attnlib.torch.train`'s History.
+
+    Parameters
+    ----------
+    history : attnlib.torch.History
+    smooth : int
+        Window of the moving average.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    y = np.asarray(history.losses)
+    fig, ax = plt.subplots(figsize=(5.0, 2.6))
+    ax.plot(history.steps, y, color="#9db8d9", lw=1, label="loss per step")
+    if len(y) >= smooth:
+        avg = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
+        ax.plot(history.steps[smooth - 1:], avg, color="#1f5fa8", label=f"mean of {smooth} steps")
+    ax.axhline(math.log(27), ls=":", color="grey", lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats/char)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
