@@ -95,6 +95,32 @@ BENCHMARKS: list[Callable[[int], list[Row]]] = [sdpa_rows]
 RESULTS: list[Callable[[int], list[Result]]] = []
 
 
+def encoder_decoder_results(repeats: int) -> list[Result]:
+    """The encoder-decoder Transformer on the date task: trained once with the chapter's recipe
+    (default threads), its test exact match and its training seconds."""
+    import os
+
+    import attnlib
+    from attnlib.data import date_task
+    from attnlib.torch import evaluate_exact_match
+    from attnlib.torch.encoder_decoder import DATE_RECIPE, train_transformer
+
+    attnlib.seed(0)
+    task = date_task(test_formats=())
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    model, history = train_transformer(task, progress=False, device="cpu")
+    acc = evaluate_exact_match(model, task, task.test)
+    recipe = ", ".join(f"{k}={v}" for k, v in DATE_RECIPE.items())
+    return [Result(f"Transformer exact match, date task (test_formats=()), test split ({recipe})",
+                   f"{acc:.4f}", ">= 0.99", acc >= 0.99),
+            Result("Transformer training seconds on the date task (CPU, default threads, "
+                   f"load average {load:.1f} at start)", f"{history.train_seconds:.1f}", "<= 90",
+                   history.train_seconds <= 90)]
+
+
+RESULTS.append(encoder_decoder_results)
+
+
 def minilm_rows(repeats: int) -> list[Row]:
     """attnlib's all-MiniLM-L6-v2 forward (attention weights returned) against transformers' BertModel."""
     import os

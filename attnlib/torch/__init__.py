@@ -61,6 +61,14 @@ __all__ += ["DecoderLayer", "EncoderLayer", "FeedForward", "SequenceTagger", "Tr
             "TransformerEncoder", "activation_stats", "gradient_norms_by_depth", "norm_warmup_runs",
             "reverse_tagging_batch", "sublayer_parameter_counts", "train_tagger", "warmup_schedule"]
 # --- Part III, the encoder-decoder Transformer ---
+from attnlib.torch.beam_search import BeamResult, beam_predict, beam_search, beam_step, length_penalty
+from attnlib.torch.encoder_decoder import (DATE_RECIPE, Transformer, attention_maps, decoder_self_mask,
+                                           label_smoothing_targets, noam_rate, noam_schedule,
+                                           padding_mask, shared_vocabulary_map, train_transformer)
+
+__all__ += ["DATE_RECIPE", "BeamResult", "beam_predict", "beam_search", "beam_step", "length_penalty", "Transformer",
+            "attention_maps", "decoder_self_mask", "label_smoothing_targets", "noam_rate",
+            "noam_schedule", "padding_mask", "shared_vocabulary_map", "train_transformer"]
 # --- Part III, decoder-only models: GPT ---
 from attnlib.torch.gpt import (GPT, CausalSelfAttention, GPTBlock, context_length_losses,
                                evaluate_lm_loss, kv_cache_speedup, lm_loss, next_token_probs,
