@@ -460,9 +460,9 @@ def attention_maps(model: Transformer, task, pair, target: str | None = None) ->
 
 
 #: The chapter's training recipe for the date task (see :func:`train_transformer`).
-DATE_RECIPE = {"steps": 1600, "batch_size": 64, "d_model": 64, "num_heads": 4, "d_ff": 128,
-               "num_layers": 2, "dropout": 0.0, "label_smoothing": 0.1, "lr": 0.002,
-               "warmup_steps": 150, "schedule": "linear", "shared_vocabulary": True}
+DATE_RECIPE = {"steps": 1000, "batch_size": 64, "d_model": 64, "num_heads": 4, "d_ff": 128,
+               "num_layers": 2, "dropout": 0.0, "label_smoothing": 0.1, "lr": 0.003,
+               "warmup_steps": 100, "schedule": "linear", "shared_vocabulary": True}
 
 
 def train_transformer(task, seed: int = 0, progress: bool = True, device=None,
