@@ -18,6 +18,7 @@ import numpy as np
 
 from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
 from attnlib.exercises.numpy_to_torch import _tensor_fn
+from attnlib.pretrained.wordpiece import wordpiece as _wordpiece  # the reference answer
 
 __all__ = ["check_mean_pooling", "check_wordpiece", "report", "reset"]
 
@@ -74,22 +75,6 @@ VOCAB = _Vocab({"[UNK]", "un", "##aff", "##able", "##a", "##ff", "##ble", "play"
                 "##s", "p", "##l", "##ay", "token", "##izer", "##ize", "##r", "to", "##ken", "a", "##b",
                 "run", "##ner", "##n", "##er"})
 _ORDER = {p: i for i, p in enumerate(sorted(VOCAB))}
-
-
-def _wordpiece(word, vocab):
-    pieces, start = [], 0
-    while start < len(word):
-        end = len(word)
-        while end > start:
-            piece = word[start:end] if start == 0 else "##" + word[start:end]
-            if piece in vocab:
-                break
-            end -= 1
-        if end == start:
-            return ["[UNK]"]
-        pieces.append(piece)
-        start = end
-    return pieces
 
 
 def _shortest(word, vocab):

@@ -132,7 +132,7 @@ def label_smoothing_figure(targets: dict, labels):
     for ax, (title, q) in zip(np.atleast_1d(axes), targets.items()):
         q = np.asarray(q, float)
         ax.bar(range(len(q)), q, color=["#1f5fa8" if v == q.max() else "#9db8d9" for v in q])
-        ax.set_xticks(range(len(q)), list(labels), fontsize=7)
+        ax.set_xticks(range(len(q)), list(labels), fontsize=7, rotation=90)
         ax.set_title(title, fontsize=9)
         ax.set_ylim(0, 1.05)
     np.atleast_1d(axes)[0].set_ylabel("target probability", fontsize=8)
