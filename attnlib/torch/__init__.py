@@ -52,10 +52,11 @@ __all__ += ["CRFAttention", "SegmentModel", "crf_forward_backward", "crf_log_par
             "MovingAverageBaseline", "attention_gradients", "gradient_variance", "lookup_accuracy",
             "lookup_loss", "reinforce_loss"]
 # --- Part III, the Transformer block ---
-from attnlib.torch.transformer import (DecoderLayer, EncoderLayer, FeedForward, SequenceTagger,
-                                       TransformerDecoder, TransformerEncoder, activation_stats,
-                                       gradient_norms_by_depth, norm_warmup_runs, reverse_tagging_batch,
-                                       sublayer_parameter_counts, train_tagger, warmup_schedule)
+from attnlib.torch.block_experiments import (SequenceTagger, activation_stats, gradient_norms_by_depth,
+                                             norm_warmup_runs, reverse_tagging_batch,
+                                             sublayer_parameter_counts, train_tagger)
+from attnlib.torch.transformer import (DecoderLayer, EncoderLayer, FeedForward, TransformerDecoder,
+                                       TransformerEncoder, warmup_schedule)
 
 __all__ += ["DecoderLayer", "EncoderLayer", "FeedForward", "SequenceTagger", "TransformerDecoder",
             "TransformerEncoder", "activation_stats", "gradient_norms_by_depth", "norm_warmup_runs",

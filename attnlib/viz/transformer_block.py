@@ -1,6 +1,6 @@
 """Figures for the chapter "The Transformer block": gradient norms by depth and post-/pre-LN loss curves.
 
-The loss-curve explorer only looks up the runs of :func:`attnlib.torch.transformer.norm_warmup_runs`
+The loss-curve explorer only looks up the runs of :func:`attnlib.torch.block_experiments.norm_warmup_runs`
 (trained once when the notebook runs), so it answers instantly.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ def gradient_norms_figure(curves: dict):
     ----------
     curves : dict of str to array_like
         Label -> norms of shape (num_layers + 1,), as from
-        :func:`attnlib.torch.transformer.gradient_norms_by_depth`.
+        :func:`attnlib.torch.block_experiments.gradient_norms_by_depth`.
 
     Returns
     -------
@@ -62,7 +62,7 @@ def _curves(ax, runs: dict, keys) -> None:
 
 
 def loss_curves_figure(runs: dict):
-    """All four runs of :func:`attnlib.torch.transformer.norm_warmup_runs` on one log-scale plot.
+    """All four runs of :func:`attnlib.torch.block_experiments.norm_warmup_runs` on one log-scale plot.
 
     Parameters
     ----------
@@ -133,7 +133,7 @@ def loss_curves_explorer(runs: dict):
     Parameters
     ----------
     runs : dict
-        From :func:`attnlib.torch.transformer.norm_warmup_runs`.
+        From :func:`attnlib.torch.block_experiments.norm_warmup_runs`.
 
     Returns
     -------
