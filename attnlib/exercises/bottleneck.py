@@ -16,26 +16,10 @@ import numpy as np
 import torch
 
 from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
+from attnlib.exercises.numpy_to_torch import _tensor_fn
 
 __all__ = ["check_exact_match", "check_context", "report", "reset"]
 
-
-def _tensor_fn(fn):
-    """Call ``fn`` on tensors made from the checker's NumPy arrays; return NumPy (floats as float64)."""
-    if not callable(fn):
-        return fn
-
-    def call(*args):
-        out = fn(*(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args))
-        if isinstance(out, torch.Tensor):
-            out = out.detach().cpu()
-            return (out.double() if out.is_floating_point() else out).numpy()
-        if isinstance(out, (bool, int, float)):
-            return np.asarray(float(out))
-        return out
-
-    call.__name__ = getattr(fn, "__name__", "fn")
-    return call
 
 
 # ----------------------------------------------------------------------------- exercise 1: exact match

@@ -15,25 +15,10 @@ import numpy as np
 import torch
 
 from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, failed
+from attnlib.exercises.numpy_to_torch import _tensor_fn
 
 __all__ = ["check_reinforce_loss", "check_log_partition", "report", "reset"]
 
-
-def _tensor_fn(fn):
-    """Call ``fn`` on tensors made from the checker's NumPy arrays; return NumPy float64."""
-    if not callable(fn):
-        return fn
-
-    def call(*args):
-        out = fn(*(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args))
-        if isinstance(out, torch.Tensor):
-            return out.detach().cpu().double().numpy()
-        if isinstance(out, (bool, int, float)):
-            return np.asarray(float(out))
-        return out
-
-    call.__name__ = getattr(fn, "__name__", "fn")
-    return call
 
 
 # ----------------------------------------------------------------------------- exercise 1: REINFORCE

@@ -35,7 +35,8 @@ def _tensor_fn(fn):
     """Wrap a function of tensors as a function of NumPy arrays, for the NumPy-based checker.
 
     Arrays become tensors that share their memory (so writing into an input is still noticed);
-    a tensor result comes back as a NumPy array. Known PyTorch errors get an explanation.
+    a tensor result comes back as a NumPy array (floats as float64), a Python scalar as a 0-d
+    array. Known PyTorch errors get an explanation. Every PyTorch chapter's checkers use it.
     """
     if not callable(fn):
         return fn
@@ -53,6 +54,8 @@ def _tensor_fn(fn):
         if isinstance(out, torch.Tensor):
             out = out.detach().cpu()
             return (out.double() if out.is_floating_point() else out).numpy()
+        if isinstance(out, (bool, int, float)):  # a scalar answer (an accuracy, a loss)
+            return np.asarray(float(out))
         return out
 
     call.__name__ = getattr(fn, "__name__", "fn")

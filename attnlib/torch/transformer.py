@@ -434,7 +434,33 @@ class DecoderLayer(_Block):
         return ours.train(m.training)
 
 
-class TransformerEncoder(nn.Module):
+class _Stack(nn.Module):
+    """What the encoder and decoder stacks share: the layers, the optional final norm, the loop."""
+
+    def __init__(self, num_layers: int, make_layer, d_model: int, norm_first: bool, final_norm,
+                 layer_norm_eps: float, device, dtype):
+        super().__init__()
+        if isinstance(num_layers, bool) or int(num_layers) != num_layers or num_layers < 1:
+            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
+        self.layers = nn.ModuleList(make_layer() for _ in range(int(num_layers)))
+        final_norm = norm_first if final_norm is None else final_norm
+        self.norm = (nn.LayerNorm(d_model, eps=layer_norm_eps, device=device, dtype=dtype)
+                     if final_norm else None)
+
+    def _run(self, x: torch.Tensor, call, need_weights: bool):
+        """``x = call(layer, x)`` for every layer, then the final norm; collect the weights."""
+        weights = []
+        for layer in self.layers:
+            x = call(layer, x)
+            if need_weights:
+                x, w = x
+                weights.append(w)
+        if self.norm is not None:
+            x = self.norm(x)
+        return (x, weights) if need_weights else x
+
+
+class TransformerEncoder(_Stack):
     """A stack of ``num_layers`` :class:`EncoderLayer` s, plus a final LayerNorm for pre-LN.
 
     In a pre-LN stack the residual stream ``x`` itself is never normalised (each sublayer sees
@@ -460,15 +486,9 @@ class TransformerEncoder(nn.Module):
     def __init__(self, num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1,
                  norm_first: bool = False, activation: str = "relu", layer_norm_eps: float = 1e-5,
                  residual: bool = True, final_norm: bool | None = None, device=None, dtype=None):
-        super().__init__()
-        if isinstance(num_layers, bool) or int(num_layers) != num_layers or num_layers < 1:
-            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
-        self.layers = nn.ModuleList(
-            EncoderLayer(d_model, num_heads, d_ff, dropout, norm_first, activation, layer_norm_eps,
-                         residual, device=device, dtype=dtype) for _ in range(int(num_layers)))
-        final_norm = norm_first if final_norm is None else final_norm
-        self.norm = (nn.LayerNorm(d_model, eps=layer_norm_eps, device=device, dtype=dtype)
-                     if final_norm else None)
+        super().__init__(num_layers, lambda: EncoderLayer(
+            d_model, num_heads, d_ff, dropout, norm_first, activation, layer_norm_eps, residual,
+            device=device, dtype=dtype), d_model, norm_first, final_norm, layer_norm_eps, device, dtype)
 
     def forward(self, x: torch.Tensor, mask=None, padding_mask=None, need_weights: bool = False):
         """Run every layer in turn, then the final norm (if any).
@@ -485,15 +505,8 @@ class TransformerEncoder(nn.Module):
         torch.Tensor, shape (B, L, d_model)
             Or ``(output, [weights dict of each layer])`` when ``need_weights`` is True.
         """
-        weights = []
-        for layer in self.layers:
-            x = layer(x, mask=mask, padding_mask=padding_mask, need_weights=need_weights)
-            if need_weights:
-                x, w = x
-                weights.append(w)
-        if self.norm is not None:
-            x = self.norm(x)
-        return (x, weights) if need_weights else x
+        return self._run(x, lambda layer, h: layer(h, mask=mask, padding_mask=padding_mask,
+                                                  need_weights=need_weights), need_weights)
 
     @classmethod
     def from_torch(cls, m: nn.TransformerEncoder) -> "TransformerEncoder":
@@ -522,7 +535,7 @@ class TransformerEncoder(nn.Module):
         return ours.train(m.training)
 
 
-class TransformerDecoder(nn.Module):
+class TransformerDecoder(_Stack):
     """A stack of ``num_layers`` :class:`DecoderLayer` s, plus a final LayerNorm for pre-LN.
 
     Parameters
@@ -543,15 +556,9 @@ class TransformerDecoder(nn.Module):
     def __init__(self, num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1,
                  norm_first: bool = False, activation: str = "relu", layer_norm_eps: float = 1e-5,
                  final_norm: bool | None = None, device=None, dtype=None):
-        super().__init__()
-        if isinstance(num_layers, bool) or int(num_layers) != num_layers or num_layers < 1:
-            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
-        self.layers = nn.ModuleList(
-            DecoderLayer(d_model, num_heads, d_ff, dropout, norm_first, activation, layer_norm_eps,
-                         device=device, dtype=dtype) for _ in range(int(num_layers)))
-        final_norm = norm_first if final_norm is None else final_norm
-        self.norm = (nn.LayerNorm(d_model, eps=layer_norm_eps, device=device, dtype=dtype)
-                     if final_norm else None)
+        super().__init__(num_layers, lambda: DecoderLayer(
+            d_model, num_heads, d_ff, dropout, norm_first, activation, layer_norm_eps,
+            device=device, dtype=dtype), d_model, norm_first, final_norm, layer_norm_eps, device, dtype)
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, self_mask=None, memory_mask=None,
                 padding_mask=None, memory_padding_mask=None, causal: bool = True,
@@ -568,18 +575,9 @@ class TransformerDecoder(nn.Module):
         torch.Tensor, shape (B, T, d_model)
             Or ``(output, [weights dict of each layer])`` when ``need_weights`` is True.
         """
-        weights = []
-        for layer in self.layers:
-            x = layer(x, memory, self_mask, memory_mask, padding_mask, memory_padding_mask, causal,
-                      need_weights)
-            if need_weights:
-                x, w = x
-                weights.append(w)
-        if self.norm is not None:
-            x = self.norm(x)
-        return (x, weights) if need_weights else x
-
-
+        return self._run(x, lambda layer, h: layer(h, memory, self_mask, memory_mask, padding_mask,
+                                                  memory_padding_mask, causal, need_weights),
+                         need_weights)
 
 
 def warmup_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int):
