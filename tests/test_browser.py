@@ -43,6 +43,7 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
 HTML_DIR = ROOT / "_build" / "html"
 SCREENSHOT_DIR = ROOT / "_build" / "screenshots"
+SCREENSHOT_MAX_PX = 12_000  # screenshots keep the top of longer pages
 CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -278,9 +279,11 @@ def check_page(
     mathjax_timeout_ms: int = 20_000,
     widget_timeout_ms: int = 10_000,
     image_timeout_ms: int = 10_000,
+    settle_timeout_ms: int = 60_000,
 ) -> list[str]:
     """Open ``url`` in ``page`` and return the problems found (empty: the page is fine)."""
     problems: list[str] = []
+    in_flight: dict[object, str] = {}  # request -> url, kept by us to name what never ends
     console_errors: list[str] = []
     page_errors: list[str] = []
     external: list[str] = []
@@ -328,6 +331,9 @@ def check_page(
     page.on("pageerror", on_page_error)
     page.on("response", on_response)
     page.on("requestfailed", on_request_failed)
+    page.on("request", lambda req: in_flight.__setitem__(req, req.url))
+    page.on("requestfinished", lambda req: in_flight.pop(req, None))
+    page.on("requestfailed", lambda req: in_flight.pop(req, None))
     page.on("websocket", on_websocket)
 
     response = page.goto(url, wait_until="networkidle", timeout=load_timeout_ms)
@@ -409,7 +415,13 @@ def check_page(
     problems += [f"widget shown as text (no stored widget state): {t!r}" for t in shown_as_text]
 
     # --- network hygiene (after everything above had its chance to fetch)
-    page.wait_for_load_state("networkidle")
+    # A page that typesets math fetches its fonts late; on a slow machine its quiet moment
+    # can come late too. Only a request that is still open after the wait is a problem.
+    try:
+        page.wait_for_load_state("networkidle", timeout=settle_timeout_ms)
+    except Exception:
+        problems += [f"request still open after {settle_timeout_ms / 1000:.0f} s: {u}"
+                     for u in list(in_flight.values())[:5]]
     for ref in page.evaluate(_EXTERNAL_REFS_JS):
         if ref not in external:
             external.append(ref)
@@ -422,7 +434,10 @@ def check_page(
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.evaluate("window.scrollTo(0, 0)")
         page.wait_for_timeout(100)
-        page.screenshot(path=str(screenshot), full_page=True)
+        # The top of a very long page is enough to look at, and much cheaper to paint.
+        height = min(page.evaluate("document.documentElement.scrollHeight"), SCREENSHOT_MAX_PX)
+        page.screenshot(path=str(screenshot), full_page=True,
+                        clip={"x": 0, "y": 0, "width": page.viewport_size["width"], "height": height})
     return problems
 
 
