@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import threading
+import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -126,8 +127,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 class StaticServer:
     """Serve a directory on 127.0.0.1 on a free port, in a background thread."""
 
-    def __init__(self, directory: Path):
-        handler = functools.partial(_QuietHandler, directory=str(directory))
+    def __init__(self, directory: Path, handler_class=_QuietHandler):
+        handler = functools.partial(handler_class, directory=str(directory))
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
@@ -417,11 +418,19 @@ def check_page(
     # --- network hygiene (after everything above had its chance to fetch)
     # A page that typesets math fetches its fonts late; on a slow machine its quiet moment
     # can come late too. Only a request that is still open after the wait is a problem.
-    try:
-        page.wait_for_load_state("networkidle", timeout=settle_timeout_ms)
-    except Exception:
-        problems += [f"request still open after {settle_timeout_ms / 1000:.0f} s: {u}"
-                     for u in list(in_flight.values())[:5]]
+    # Quiet means no request open for half a second, counted by us: Playwright's "networkidle"
+    # fires once per navigation and does not notice later requests.
+    deadline, quiet_since = time.monotonic() + settle_timeout_ms / 1000, None
+    while True:
+        now = time.monotonic()
+        quiet_since = None if in_flight else (quiet_since or now)
+        if quiet_since is not None and now - quiet_since >= 0.5:
+            break
+        if now > deadline:
+            problems += [f"request still open after {settle_timeout_ms / 1000:.0f} s: {u}"
+                         for u in list(in_flight.values())[:5]]
+            break
+        page.wait_for_timeout(100)  # lets Playwright deliver the request events
     for ref in page.evaluate(_EXTERNAL_REFS_JS):
         if ref not in external:
             external.append(ref)
@@ -489,6 +498,24 @@ _BAD_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>bad</titl
 </body></html>"""
 
 
+# A picture far below the fold: the checker's scroll requests it, and the server never answers
+# in time (see _SlowHandler), so the request is still open when the checker wants quiet.
+_HANGING_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>hanging</title>
+<link rel="icon" href="data:,"></head>
+<body><h1>Waiting</h1><div style="height:3000px"></div>
+<img src="hang.png" alt="never comes" loading="lazy"></body></html>"""
+
+
+class _SlowHandler(_QuietHandler):
+    """Serves like the book's server, but holds a request for `hang.png` for 8 s."""
+
+    def do_GET(self):
+        if self.path.endswith("/hang.png"):
+            time.sleep(8)  # the browser has gone by then: answer nothing
+            return
+        super().do_GET()
+
+
 # One widget rendered (as the widget manager leaves it), one not.
 _PARTIAL_WIDGETS_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>partial</title>
 <link rel="icon" href="data:,"></head><body>
@@ -514,7 +541,7 @@ def test_check_page_flags_broken_pages(browser, page, tmp_path):
     """The checks fail on crafted broken pages, each for its reason, and pass on a clean one."""
     (tmp_path / "dot.png").write_bytes(_PNG_1PX)
     pages = {"good.html": _GOOD_PAGE, "bad.html": _BAD_PAGE,
-             "partial.html": _PARTIAL_WIDGETS_PAGE}
+             "partial.html": _PARTIAL_WIDGETS_PAGE, "waiting.html": _HANGING_PAGE}
     mathjax = ROOT / "node_modules" / "mathjax" / "es5"
     if (mathjax / "tex-chtml.js").is_file():
         (tmp_path / "mathjax").symlink_to(mathjax, target_is_directory=True)
@@ -522,9 +549,10 @@ def test_check_page_flags_broken_pages(browser, page, tmp_path):
     for name, text in pages.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
 
-    short = dict(mathjax_timeout_ms=1500, widget_timeout_ms=1500, image_timeout_ms=3000)
+    short = dict(mathjax_timeout_ms=1500, widget_timeout_ms=1500, image_timeout_ms=3000,
+                 settle_timeout_ms=2000)
     found = {}
-    with StaticServer(tmp_path) as server:
+    with StaticServer(tmp_path, _SlowHandler) as server:
         for name in pages:
             tab = page if name == "good.html" else page.context.new_page()
             found[name] = check_page(tab, server.url + name, screenshot=tmp_path / f"{name}.png",
@@ -545,6 +573,7 @@ def test_check_page_flags_broken_pages(browser, page, tmp_path):
             "widget as text": "widget shown as text (no stored widget state): \"interactive(children=",
         },
         "partial.html": {"one widget lost": "1 of 2 widget(s) did not render: lost1"},
+        "waiting.html": {"open request": "request still open after 2 s: http://127.0.0.1:"},
         "tex.html": {
             "TeX error": "MathJax TeX error: Missing argument for \\frac",
             "undefined macro": "MathJax TeX error: undefined control sequence \\nosuchmacro",
