@@ -332,6 +332,7 @@ def check_page(
     page.on("pageerror", on_page_error)
     page.on("response", on_response)
     page.on("requestfailed", on_request_failed)
+    page.on("crash", lambda _: page_errors.append("the page's renderer crashed"))
     page.on("request", lambda req: in_flight.__setitem__(req, req.url))
     page.on("requestfinished", lambda req: in_flight.pop(req, None))
     page.on("requestfailed", lambda req: in_flight.pop(req, None))
