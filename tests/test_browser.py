@@ -417,10 +417,10 @@ def check_page(
     problems += [f"widget shown as text (no stored widget state): {t!r}" for t in shown_as_text]
 
     # --- network hygiene (after everything above had its chance to fetch)
-    # A page that typesets math fetches its fonts late; on a slow machine its quiet moment
-    # can come late too. Only a request that is still open after the wait is a problem.
-    # Quiet means no request open for half a second, counted by us: Playwright's "networkidle"
-    # fires once per navigation and does not notice later requests.
+    # Wait for quiet: no request open for half a second. A page that typesets math fetches
+    # its fonts late, and on a slow machine quiet comes late too; only a request still open
+    # at the deadline is a problem. We count open requests ourselves: Playwright's
+    # "networkidle" fires once per navigation and does not notice later requests.
     deadline, quiet_since = time.monotonic() + settle_timeout_ms / 1000, None
     while True:
         now = time.monotonic()
@@ -501,7 +501,7 @@ _BAD_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>bad</titl
 
 # A picture far below the fold: the checker's scroll requests it, and the server never answers
 # in time (see _SlowHandler), so the request is still open when the checker wants quiet.
-_HANGING_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>hanging</title>
+_LATE_REQUEST_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>late request</title>
 <link rel="icon" href="data:,"></head>
 <body><h1>Waiting</h1><div style="height:3000px"></div>
 <img src="hang.png" alt="never comes" loading="lazy"></body></html>"""
@@ -542,7 +542,7 @@ def test_check_page_flags_broken_pages(browser, page, tmp_path):
     """The checks fail on crafted broken pages, each for its reason, and pass on a clean one."""
     (tmp_path / "dot.png").write_bytes(_PNG_1PX)
     pages = {"good.html": _GOOD_PAGE, "bad.html": _BAD_PAGE,
-             "partial.html": _PARTIAL_WIDGETS_PAGE, "waiting.html": _HANGING_PAGE}
+             "partial.html": _PARTIAL_WIDGETS_PAGE, "late.html": _LATE_REQUEST_PAGE}
     mathjax = ROOT / "node_modules" / "mathjax" / "es5"
     if (mathjax / "tex-chtml.js").is_file():
         (tmp_path / "mathjax").symlink_to(mathjax, target_is_directory=True)
@@ -574,7 +574,7 @@ def test_check_page_flags_broken_pages(browser, page, tmp_path):
             "widget as text": "widget shown as text (no stored widget state): \"interactive(children=",
         },
         "partial.html": {"one widget lost": "1 of 2 widget(s) did not render: lost1"},
-        "waiting.html": {"open request": "request still open after 2 s: http://127.0.0.1:"},
+        "late.html": {"open request": "request still open after 2 s: http://127.0.0.1:"},
         "tex.html": {
             "TeX error": "MathJax TeX error: Missing argument for \\frac",
             "undefined macro": "MathJax TeX error: undefined control sequence \\nosuchmacro",
