@@ -5,13 +5,13 @@ The records come from :func:`attnlib.torch.alignments` (one dict per example wit
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from attnlib.viz.heatmap import attention_heatmap
+from attnlib.viz._display import show_png
 
 __all__ = ["draw_alignment", "alignment_figure", "alignment_comparison", "alignment_frame",
            "alignment_explorer"]
@@ -124,11 +124,6 @@ def alignment_frame(record: dict, figsize=(5.0, 3.6)) -> Figure:
     return fig
 
 
-def _png(fig: Figure, dpi: int = 80) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
 
 def alignment_explorer(records: Mapping[str, Sequence[dict]] | Sequence[dict], index: int = 0):
     """An ipywidgets explorer: pick an example (and a model), see its alignment and prediction.
@@ -146,7 +141,6 @@ def alignment_explorer(records: Mapping[str, Sequence[dict]] | Sequence[dict], i
     ipywidgets.VBox
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     by_model = dict(records) if isinstance(records, Mapping) else {"model": list(records)}
     first = next(iter(by_model.values()))
@@ -160,7 +154,7 @@ def alignment_explorer(records: Mapping[str, Sequence[dict]] | Sequence[dict], i
     controls = [pick] if len(by_model) == 1 else [pick, model]
 
     def show(i, name):
-        display(Image(data=_png(alignment_frame(by_model[name][i])), format="png"))
+        show_png(alignment_frame(by_model[name][i]))
 
     out = widgets.interactive_output(show, {"i": pick, "name": model})
     note = widgets.HTML("<small>Rows: the characters the model wrote (greedy decoding), columns: the "

@@ -8,7 +8,6 @@ large :math:`h` smears the weights across the whole row (and the fit flattens to
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -16,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attnlib.numpy.attention_pooling import nadaraya_watson, toy_target
+from attnlib.viz._display import show_png
 
 
 def _check(x_train, y_train, x_test):
@@ -108,11 +108,6 @@ def pooling_snapshots(x_train, y_train, x_test, bandwidths: Sequence[float] = (0
     return fig
 
 
-def _png(fig: Figure, dpi: int = 90) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
 
 def pooling_explorer(x_train, y_train, x_test, bandwidth: float = 0.3, truth: bool = True):
     """An ipywidgets explorer: slide the bandwidth, watch the fit and the weights change.
@@ -134,7 +129,6 @@ def pooling_explorer(x_train, y_train, x_test, bandwidth: float = 0.3, truth: bo
         Display it (make it the last expression of a cell).
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     x_train, y_train, x_test = _check(x_train, y_train, x_test)
     slider = widgets.FloatLogSlider(value=float(bandwidth), base=10, min=-2, max=1, step=0.05,
@@ -143,8 +137,7 @@ def pooling_explorer(x_train, y_train, x_test, bandwidth: float = 0.3, truth: bo
                                     continuous_update=False, layout=widgets.Layout(width="380px"))
 
     def show(bandwidth):
-        display(Image(data=_png(pooling_frame(x_train, y_train, x_test, bandwidth, truth)),
-                      format="png"))
+        show_png(pooling_frame(x_train, y_train, x_test, bandwidth, truth), dpi=90)
 
     out = widgets.interactive_output(show, {"bandwidth": slider})
     note = widgets.HTML("<small>Small h: each query copies its nearest training points (a near "

@@ -2,13 +2,13 @@
 and alignments at a chosen length (with its static snapshots for the book)."""
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from attnlib.viz.heatmap import attention_heatmap
+from attnlib.viz._display import show_png
 
 __all__ = ["accuracy_vs_length_figure", "examples_at_length", "bottleneck_frame",
            "bottleneck_snapshots", "bottleneck_explorer"]
@@ -168,16 +168,13 @@ def bottleneck_explorer(task, plain, attentive, pairs: Sequence, length: int = 1
     ipywidgets.VBox
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     slider = widgets.IntSlider(value=int(length), min=lengths[0], max=lengths[1], step=1,
                                description="source length", continuous_update=False,
                                style={"description_width": "initial"})
 
     def show(length):
-        buf = io.BytesIO()
-        bottleneck_frame(task, plain, attentive, pairs, length).savefig(buf, format="png", dpi=80)
-        display(Image(data=buf.getvalue(), format="png"))
+        show_png(bottleneck_frame(task, plain, attentive, pairs, length))
 
     out = widgets.interactive_output(show, {"length": slider})
     note = widgets.HTML("<small>Left: three test strings of this length and both models' greedy "

@@ -6,7 +6,6 @@ bars for a few words side by side, for the static book.
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -14,6 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attnlib.numpy.embeddings import neighbour_table, pca_2d
+from attnlib.viz._display import show_png
 
 _BAR = "#1f5fa8"
 
@@ -119,7 +119,6 @@ def neighbour_explorer(tables: Mapping[str, tuple], queries: Sequence[str], k: i
         Display it (make it the last expression of a cell).
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     word = widgets.Dropdown(options=list(queries), value=queries[0], description="word",
                             layout=widgets.Layout(width="200px"))
@@ -134,9 +133,7 @@ def neighbour_explorer(tables: Mapping[str, tuple], queries: Sequence[str], k: i
         ax = fig.subplots()
         _bars(ax, word, neighbour_table(words, E, [word], count, allowed)[word], table)
         ax.set_xlabel("cosine similarity", fontsize=8)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
-        display(Image(data=buf.getvalue(), format="png"))
+        show_png(fig, dpi=90)
 
     out = widgets.interactive_output(show, {"word": word, "table": table, "count": count})
     return widgets.VBox([widgets.HBox([word, table, count]), out])

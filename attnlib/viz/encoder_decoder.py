@@ -9,12 +9,13 @@
 """
 from __future__ import annotations
 
-import io
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from attnlib.viz._display import show_png
 
 KINDS = {"encoder": "encoder self-attention", "decoder": "decoder self-attention (causal)",
          "cross": "cross-attention (decoder -> encoder)"}
@@ -232,11 +233,6 @@ def attention_maps_figure(maps: dict, kind: str = "cross"):
     return fig
 
 
-def _png(fig: Figure, dpi: int = 80) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
 
 def attention_maps_explorer(all_maps: list):
     """An ipywidgets explorer: pick the example, the kind of attention, the layer and the head.
@@ -252,7 +248,6 @@ def attention_maps_explorer(all_maps: list):
     ipywidgets.VBox
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     if not all_maps:
         raise ValueError("need at least one example's attention maps")
@@ -265,8 +260,7 @@ def attention_maps_explorer(all_maps: list):
     head = widgets.IntSlider(1, 1, heads, description="head")
 
     def show(example, kind, layer, head):
-        display(Image(data=_png(attention_map_frame(all_maps[example], kind, layer - 1, head - 1)),
-                      format="png"))
+        show_png(attention_map_frame(all_maps[example], kind, layer - 1, head - 1))
 
     out = widgets.interactive_output(show, {"example": example, "kind": kind, "layer": layer,
                                             "head": head})

@@ -15,7 +15,6 @@ panels for a few temperatures side by side: the page shows the lesson even witho
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -23,6 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attnlib.numpy import causal_mask, scaled_dot_product_attention
+from attnlib.viz._display import show_png
 
 # The bar of the key that gets the most weight is drawn in this colour, the others in grey-blue.
 _TOP = "#1f5fa8"
@@ -174,11 +174,6 @@ def explorer_snapshots(Q, K, V, words: Sequence[str], query: int,
     return fig
 
 
-def _png(fig: Figure, dpi: int = 90) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
 
 def attention_explorer(Q, K, V, words: Sequence[str], query: int = 0, temperature: float = 1.0,
                        causal: bool = False):
@@ -206,7 +201,6 @@ def attention_explorer(Q, K, V, words: Sequence[str], query: int = 0, temperatur
         Display it (make it the last expression of a cell).
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     Q, K, V, words = _check(Q, K, V, words)
     pick = widgets.Dropdown(options=[(w, i) for i, w in enumerate(words)], value=int(query),
@@ -220,8 +214,7 @@ def attention_explorer(Q, K, V, words: Sequence[str], query: int = 0, temperatur
                             layout=widgets.Layout(width="130px"))
 
     def show(query, temperature, causal):
-        display(Image(data=_png(explorer_frame(Q, K, V, words, query, temperature, causal)),
-                      format="png"))
+        show_png(explorer_frame(Q, K, V, words, query, temperature, causal), dpi=90)
 
     out = widgets.interactive_output(show, {"query": pick, "temperature": temp, "causal": mask})
     note = widgets.HTML("<small>T = 1 is standard scaled dot-product attention; small T gives a "

@@ -6,13 +6,14 @@ panel for a few key settings side by side, for the static book.
 """
 from __future__ import annotations
 
-import io
 import math
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+
+from attnlib.viz._display import show_png
 
 __all__ = ["next_token_distribution", "next_token_frame", "next_token_snapshots", "next_token_explorer",
            "context_length_figure", "causal_attention_figure", "loss_curve_figure"]
@@ -111,13 +112,6 @@ def next_token_snapshots(model, corpus, prompt: str,
     return fig
 
 
-def _png(fig: Figure, dpi: int = 80) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def next_token_explorer(model, corpus, prompts):
     """An ipywidgets explorer: pick a prompt, a temperature and top-k; see the next-character distribution.
 
@@ -132,7 +126,6 @@ def next_token_explorer(model, corpus, prompts):
     ipywidgets.VBox
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     prompt = widgets.Dropdown(options=list(prompts), description="prompt")
     temp = widgets.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.1, description="temperature")
@@ -140,7 +133,7 @@ def next_token_explorer(model, corpus, prompts):
 
     def show(prompt, temperature, top_k):
         fig = next_token_frame(model, corpus, prompt, temperature, top_k or None)
-        display(Image(data=_png(fig), format="png"))
+        show_png(fig)
 
     out = widgets.interactive_output(show, {"prompt": prompt, "temperature": temp, "top_k": top_k})
     note = widgets.HTML("<small>Temperature 0 is greedy; top-k keeps only the k most likely "

@@ -2,13 +2,14 @@
 attention of softmax, sigmoid and CRF models on a bracketed segment (explorer and static snapshots)."""
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+
+from attnlib.viz._display import show_png
 
 __all__ = ["accuracy_curves_figure", "gradient_variance_figure", "segment_weights",
            "segment_frame", "segment_snapshots", "segment_explorer"]
@@ -187,15 +188,12 @@ def segment_explorer(models: dict, data, index: int = 0, n_examples: int = 50):
     ipywidgets.VBox
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     slider = widgets.IntSlider(value=int(index), min=0, max=min(n_examples, len(data)) - 1,
                                description="example", continuous_update=False)
 
     def show(index):
-        buf = io.BytesIO()
-        segment_frame(models, data, index).savefig(buf, format="png", dpi=80)
-        display(Image(data=buf.getvalue(), format="png"))
+        show_png(segment_frame(models, data, index))
 
     out = widgets.interactive_output(show, {"index": slider})
     note = widgets.HTML("<small>Bars: attention weight of each token (coloured inside the brackets, "

@@ -10,7 +10,6 @@ batch element to show. Each frame draws the combined mask of that element and th
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -21,6 +20,7 @@ from matplotlib.patches import Rectangle
 from attnlib.numpy import (causal_mask, combine_masks, key_padding_mask, padding_mask,
                            scaled_dot_product_attention)
 from attnlib.viz.heatmap import attention_heatmap
+from attnlib.viz._display import show_png
 
 _MAX_LEN = 8
 _D_K = 4
@@ -212,11 +212,6 @@ def mask_snapshots(settings: Sequence[dict]):
     return fig
 
 
-def _png(fig: Figure, dpi: int = 80) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
 
 def mask_explorer(lengths: Sequence[int] = (5, 3, 7), causal: bool = True,
                   mask_queries: bool = False, element: int = 1):
@@ -243,7 +238,6 @@ def mask_explorer(lengths: Sequence[int] = (5, 3, 7), causal: bool = True,
     ipywidgets.VBox
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     if len(lengths) != 3:
         raise ValueError(f"the explorer shows a batch of 3 sequences, got lengths {list(lengths)}")
@@ -260,8 +254,7 @@ def mask_explorer(lengths: Sequence[int] = (5, 3, 7), causal: bool = True,
                             style=style, layout=widgets.Layout(width="170px"))
 
     def show(n0, n1, n2, causal, mask_queries, element):
-        display(Image(data=_png(mask_frame((n0, n1, n2), causal, mask_queries, element)),
-                      format="png"))
+        show_png(mask_frame((n0, n1, n2), causal, mask_queries, element))
 
     out = widgets.interactive_output(show, {"n0": sliders[0], "n1": sliders[1], "n2": sliders[2],
                                             "causal": c_box, "mask_queries": q_box, "element": pick})

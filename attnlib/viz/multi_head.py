@@ -2,7 +2,6 @@
 and the cost of attention on log-log axes."""
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -11,6 +10,7 @@ from matplotlib.figure import Figure
 
 from attnlib.numpy import causal_mask, loglog_slope, multi_head_attention, two_head_example
 from attnlib.viz.heatmap import attention_heatmap
+from attnlib.viz._display import show_png
 
 
 def head_heatmaps(weights, keys: Sequence[str], queries: Sequence[str] | None = None, *,
@@ -83,11 +83,6 @@ def two_head_frame(tokens: Sequence[str], sharpness: float = 20.0, causal: bool 
     return head_heatmaps(w, list(tokens), mask=mask, titles=TITLES, fig=fig)
 
 
-def _png(fig: Figure, dpi: int = 80) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
 
 def two_head_explorer(sentence: str = "the cat saw the dog saw the cat", sharpness: float = 20.0,
                       causal: bool = True):
@@ -107,7 +102,6 @@ def two_head_explorer(sentence: str = "the cat saw the dog saw the cat", sharpne
     ipywidgets.VBox
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     style = {"description_width": "initial"}
     text = widgets.Text(value=sentence, description="sentence", style=style, continuous_update=False,
@@ -124,7 +118,7 @@ def two_head_explorer(sentence: str = "the cat saw the dog saw the cat", sharpne
             print("type a sentence")
             return
         try:
-            display(Image(data=_png(two_head_frame(tokens, sharpness, causal)), format="png"))
+            show_png(two_head_frame(tokens, sharpness, causal))
         except ValueError as err:
             print(err)
 

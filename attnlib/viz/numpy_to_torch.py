@@ -5,12 +5,13 @@ the explorer's slider only picks among stored numbers and answers instantly).
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+
+from attnlib.viz._display import show_png
 
 PATHS = ("weights", "fused", "torch")
 LABELS = {"weights": "attnlib, need_weights=True", "fused": "attnlib, need_weights=False",
@@ -142,11 +143,6 @@ def path_times_snapshots(times: dict, indices: Sequence[int] | None = None):
     return fig
 
 
-def _png(fig: Figure, dpi: int = 80) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
 
 def path_times_explorer(times: dict, index: int | None = None):
     """An ipywidgets explorer: slide the sequence length, see the time of each path and the memory.
@@ -165,7 +161,6 @@ def path_times_explorer(times: dict, index: int | None = None):
     ipywidgets.VBox
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     L = _check(times)
     index = len(L) - 1 if index is None else int(index)
@@ -175,7 +170,7 @@ def path_times_explorer(times: dict, index: int | None = None):
                                      layout=widgets.Layout(width="420px"))
 
     def show(index):
-        display(Image(data=_png(path_times_frame(times, index)), format="png"))
+        show_png(path_times_frame(times, index))
 
     out = widgets.interactive_output(show, {"index": slider})
     note = widgets.HTML("<small>Times measured once when the notebook ran, on its machine; the "

@@ -8,7 +8,6 @@ far-apart positions apart). :func:`position_snapshots` draws a few settings for 
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -16,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attnlib.numpy.positional import sinusoidal_frequencies, sinusoidal_positional_encoding
+from attnlib.viz._display import show_png
 
 _SIN, _COS = "#1f5fa8", "#d1495b"
 
@@ -144,7 +144,6 @@ def position_explorer(num_positions: int = 64, d_model: int = 32, position: int 
         Display it (make it the last expression of a cell).
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     pos = widgets.IntSlider(value=position, min=0, max=num_positions - 1, description="position p",
                             continuous_update=False, style={"description_width": "initial"})
@@ -153,9 +152,7 @@ def position_explorer(num_positions: int = 64, d_model: int = 32, position: int 
 
     def show(position, pair):
         fig = position_frame(num_positions, d_model, position, pair)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
-        display(Image(data=buf.getvalue(), format="png"))
+        show_png(fig, dpi=90)
 
     out = widgets.interactive_output(show, {"position": pos, "pair": pr})
     note = widgets.HTML("<small>Low pairs turn fast (they tell neighbours apart), high pairs "

@@ -5,12 +5,13 @@ so it answers instantly and its pictures can be stored in the book.
 """
 from __future__ import annotations
 
-import io
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+
+from attnlib.viz._display import show_png
 
 __all__ = ["head_grid_figure", "pronoun_layers_figure", "rollout_figure", "similarity_figure",
            "minilm_frame", "minilm_snapshots", "minilm_explorer"]
@@ -212,11 +213,6 @@ def minilm_snapshots(records: Mapping[str, dict], settings: Sequence[tuple]):
     return fig
 
 
-def _png(fig: Figure, dpi: int = 80) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
 
 def minilm_explorer(records: Mapping[str, dict], layer: int = 0, head: int | None = None):
     """An ipywidgets explorer: pick a sentence, a layer and a head (or the mean of the heads).
@@ -235,7 +231,6 @@ def minilm_explorer(records: Mapping[str, dict], layer: int = 0, head: int | Non
     ipywidgets.VBox
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     first = next(iter(records.values()))["attentions"]
     n_layers, H = first.shape[:2]
@@ -249,8 +244,7 @@ def minilm_explorer(records: Mapping[str, dict], layer: int = 0, head: int | Non
                           layout=widgets.Layout(width="200px"))
 
     def show(sentence, layer, head):
-        display(Image(data=_png(minilm_frame(records, sentence, layer - 1, None if head < 0 else head)),
-                      format="png"))
+        show_png(minilm_frame(records, sentence, layer - 1, None if head < 0 else head))
 
     out = widgets.interactive_output(show, {"sentence": sentence, "layer": lay, "head": hd})
     note = widgets.HTML("<small>Rows are queries, columns the tokens they attend to; each row sums to 1. "

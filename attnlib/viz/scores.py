@@ -3,7 +3,6 @@ softmax saturation, and a temperature explorer (weights and their entropy).
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -12,6 +11,7 @@ from matplotlib.figure import Figure
 
 from attnlib.numpy.scores import entropy
 from attnlib.numpy.softmax import softmax
+from attnlib.viz._display import show_png
 
 _DOT = "#d1495b"
 _SCALED = "#1f5fa8"
@@ -159,7 +159,6 @@ def temperature_explorer(scores, labels: Sequence[str], temperature: float = 1.0
     ipywidgets.VBox
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     slider = widgets.FloatLogSlider(value=float(temperature), base=10, min=-2, max=2, step=0.05,
                                     description="temperature T", readout_format=".3f",
@@ -168,9 +167,7 @@ def temperature_explorer(scores, labels: Sequence[str], temperature: float = 1.0
 
     def show(temperature):
         fig = temperature_frame(scores, labels, temperature)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
-        display(Image(data=buf.getvalue(), format="png"))
+        show_png(fig, dpi=90)
 
     out = widgets.interactive_output(show, {"temperature": slider})
     note = widgets.HTML("<small>Entropy 0 is a one-hot (hard) lookup; log n is uniform weights. "

@@ -5,11 +5,12 @@ The loss-curve explorer only looks up the runs of :func:`attnlib.torch.block_exp
 """
 from __future__ import annotations
 
-import io
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+
+from attnlib.viz._display import show_png
 
 COLOURS = {("post-LN", False): "#c4572a", ("post-LN", True): "#f0a27a",
            ("pre-LN", False): "#1f5fa8", ("pre-LN", True): "#8fb3e0"}
@@ -121,11 +122,6 @@ def loss_curves_snapshots(runs: dict):
     return fig
 
 
-def _png(fig: Figure, dpi: int = 80) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
 
 def loss_curves_explorer(runs: dict):
     """An ipywidgets explorer: pick the norm placement(s) and warm-up, see the stored loss curves.
@@ -140,7 +136,6 @@ def loss_curves_explorer(runs: dict):
     ipywidgets.VBox
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     norm = widgets.SelectMultiple(options=["post-LN", "pre-LN"], value=["post-LN", "pre-LN"],
                                   description="norm")
@@ -148,7 +143,7 @@ def loss_curves_explorer(runs: dict):
                                   value=[False], description="warm-up")
 
     def show(norms, warmups):
-        display(Image(data=_png(loss_curves_frame(runs, norms, warmups)), format="png"))
+        show_png(loss_curves_frame(runs, norms, warmups))
 
     out = widgets.interactive_output(show, {"norms": norm, "warmups": warm})
     note = widgets.HTML("<small>Runs trained once when the notebook ran; ctrl/shift-click to pick "
