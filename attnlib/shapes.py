@@ -46,3 +46,44 @@ def check_mask_shape(mask_shape, scores_shape) -> None:
     if shape != scores_shape:
         raise ValueError(f"mask of shape {mask_shape} would enlarge the scores' shape "
                          f"{scores_shape} (..., L_q, L_k) to {shape}")
+
+
+def check_count(n, name: str) -> int:
+    """Check that ``n`` is a non-negative integer (a count or a length); return it as an int.
+
+    Integral floats (``4.0``) are accepted; ``4.5``, ``-1``, ``True`` and non-numbers are not.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` and the value.
+    """
+    try:
+        ok = not isinstance(n, bool) and int(n) == n and n >= 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
+    return int(n)
+
+
+def check_num_heads(d_model: int, num_heads) -> int:
+    """Check that ``num_heads`` is a positive integer dividing ``d_model``; return it as an int."""
+    if isinstance(num_heads, bool) or int(num_heads) != num_heads or num_heads < 1:
+        raise ValueError(f"num_heads must be a positive integer, got {num_heads!r}")
+    if d_model % int(num_heads):
+        raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}: each head "
+                         f"needs d_model / num_heads features")
+    return int(num_heads)
+
+
+def check_single_query(query, keys, mask, query_size: int, key_size: int) -> None:
+    """Shapes of one-query attention (Part II): query (B, H_dec), keys (B, L, H_enc), mask (B, L)."""
+    if query.ndim != 2 or keys.ndim != 3 or query.shape[0] != keys.shape[0]:
+        raise ValueError(f"query must be (B, H_dec) and keys (B, L, H_enc) with the same B, got "
+                         f"{tuple(query.shape)} and {tuple(keys.shape)}")
+    if query.shape[1] != query_size or keys.shape[2] != key_size:
+        raise ValueError(f"this attention takes queries of size {query_size} and keys of size {key_size}, "
+                         f"got query {tuple(query.shape)} and keys {tuple(keys.shape)}")
+    if mask is not None and tuple(mask.shape) != tuple(keys.shape[:2]):
+        raise ValueError(f"mask {tuple(mask.shape)} must be (B, L) = {tuple(keys.shape[:2])}")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import attnlib
 from attnlib.torch import GRUEncoder, Seq2Seq, seq2seq_loss, train
-from attnlib.torch.bahdanau import BahdanauDecoder, alignments
+from attnlib.torch import alignments, BahdanauDecoder
 
 torch.set_default_dtype(torch.float32)
 
@@ -133,9 +133,9 @@ def test_bahdanau_gradcheck_float64():
 # ----------------------------------------------------------------------------- Luong: concat, input feeding
 
 from attnlib.torch import MultiplicativeAttention  # noqa: E402
-from attnlib.torch.local import (LocalAttentionDecoder, LocalMonotonicAttention,  # noqa: E402
-                                 LocalPredictiveAttention, gaussian_window, local_window_mask)
-from attnlib.torch.luong import ConcatAttention, InputFeedingDecoder  # noqa: E402
+from attnlib.torch import (gaussian_window, local_window_mask, LocalAttentionDecoder,
+                           LocalMonotonicAttention, LocalPredictiveAttention)
+from attnlib.torch import ConcatAttention, InputFeedingDecoder  # noqa: E402
 
 
 @settings(max_examples=20, deadline=None)

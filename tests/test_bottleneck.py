@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from attnlib.data import reverse_task
 from attnlib.exercises import bottleneck as ex
-from attnlib.torch import accuracy_by_length, bottleneck_models, count_parameters, length_bins, predict
+from attnlib.experiments.bottleneck import accuracy_by_length, bottleneck_models, length_bins
+from attnlib.torch import count_parameters, predict
 
 matplotlib.use("Agg")
 

@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnlib.torch import load_checkpoint, save_checkpoint, seq2seq_loss, train
-from attnlib.torch.beam_search import beam_search, beam_step, length_penalty
-from attnlib.torch.encoder_decoder import (Transformer, attention_maps, decoder_self_mask,
-                                           label_smoothing_targets, noam_rate, noam_schedule)
+from attnlib.torch import beam_search, beam_step, length_penalty
+from attnlib.experiments.encoder_decoder import attention_maps
+from attnlib.torch import (decoder_self_mask, label_smoothing_targets, noam_rate, noam_schedule,
+                           Transformer)
 
 
 def make_model(seed=0, src_v=9, tgt_v=7, d=16, layers=2, dtype=torch.float64, scale=1.0):
@@ -40,7 +41,7 @@ def test_shapes():
     m = make_model()
     src, lengths, tgt = batch()
     assert m(src, lengths, tgt).shape == (3, 5, 7)
-    logits, w = m(src, lengths, tgt, return_weights=True)
+    logits, w = m(src, lengths, tgt, need_weights=True)
     assert w.shape == (3, 5, 6)
     tokens, weights = m.greedy(src, lengths, max_len=4)
     assert tokens.shape[0] == 3 and tokens.shape[1] <= 4 and weights is None
@@ -217,7 +218,7 @@ def test_attention_maps_and_training_with_the_shared_loop():
 
 def test_shared_vocabulary(tmp_path):
     from attnlib.data import date_task
-    from attnlib.torch.encoder_decoder import shared_vocabulary_map
+    from attnlib.torch import shared_vocabulary_map
     task = date_task(n_train=50, n_val=5, n_test=5, test_formats=())
     index = shared_vocabulary_map(task.source_vocab, task.target_vocab)
     assert [task.source_vocab.itos[i] for i in index] == task.target_vocab.itos
@@ -244,7 +245,7 @@ def test_shared_vocabulary(tmp_path):
 
 
 def test_warmup_linear_decay_against_its_formula():
-    from attnlib.torch.encoder_decoder import warmup_linear_decay
+    from attnlib.torch import warmup_linear_decay
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([p], lr=0.5)
     sched = warmup_linear_decay(opt, 4, 10)

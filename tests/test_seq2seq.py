@@ -9,10 +9,10 @@ import torch.nn.functional as F
 
 from attnlib.data import reverse_task
 from attnlib.numpy import additive_scores
-from attnlib.torch import (AdditiveAttention, AttentionDecoder, GRUDecoder, GRUEncoder,
-                           MultiplicativeAttention, Seq2Seq, count_parameters, evaluate_exact_match,
-                           exact_match, load_checkpoint, masked_softmax, save_checkpoint,
-                           seq2seq_loss, sequence_cross_entropy, train)
+from attnlib.torch import (AdditiveAttention, AttentionDecoder, count_parameters,
+                           evaluate_exact_match, exact_match, GRUDecoder, GRUEncoder,
+                           load_checkpoint, masked_softmax, MultiplicativeAttention,
+                           save_checkpoint, Seq2Seq, seq2seq_loss, sequence_cross_entropy, train)
 
 
 def padded_batch(gen, V, lengths, L=None):
@@ -166,7 +166,7 @@ def test_teacher_forcing_equals_stepping_and_greedy_agrees_with_it():
         tokens, weights = model.greedy(src, lengths, max_len=6)
         assert tokens.shape[0] == 3 and tokens.shape[1] <= 6
         tgt_in = torch.cat([torch.full((3, 1), model.bos_id), tokens[:, :-1]], dim=1)
-        logits, w_tf = model(src, lengths, tgt_in, return_weights=True)
+        logits, w_tf = model(src, lengths, tgt_in, need_weights=True)
         # where a sequence is still running, greedy's token is the argmax of the teacher-forced logits
         running = torch.ones(3, dtype=torch.bool)
         for t in range(tokens.shape[1]):

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from torch.func import functional_call
 
 import attnlib.numpy as anp
-from attnlib.torch import (MultiHeadAttention, attention_path_times, best_time, merge_heads,
-                           numerical_gradient, split_heads)
+from attnlib.experiments.numpy_to_torch import attention_path_times, best_time, numerical_gradient
+from attnlib.torch import merge_heads, MultiHeadAttention, split_heads
 
 FAST = settings(max_examples=30, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])

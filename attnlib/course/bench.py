@@ -12,7 +12,7 @@ import argparse
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 
@@ -44,7 +44,6 @@ def time_pair(ours: Callable[[], object], ref: Callable[[], object], repeats: in
 
 def sdpa_rows(repeats: int) -> list[Row]:
     """attnlib's scaled dot-product attention (NumPy and PyTorch) against PyTorch's SDPA on CPU."""
-    import numpy as np
     import torch
     import torch.nn.functional as F
 
@@ -102,15 +101,15 @@ def encoder_decoder_results(repeats: int) -> list[Result]:
 
     import attnlib
     from attnlib.data import date_task
+    from attnlib.experiments.encoder_decoder import DATE_RECIPE, train_transformer
     from attnlib.torch import evaluate_exact_match
-    from attnlib.torch.encoder_decoder import DATE_RECIPE, train_transformer
 
     attnlib.seed(0)
     task = date_task(test_formats=())
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     model, history = train_transformer(task, progress=False, device="cpu")
     acc = evaluate_exact_match(model, task, task.test)
-    recipe = ", ".join(f"{k}={v}" for k, v in DATE_RECIPE.items())
+    recipe = ", ".join(f"{k}={v}" for k, v in asdict(DATE_RECIPE).items())
     return [Result(f"Transformer exact match, date task (test_formats=()), test split ({recipe})",
                    f"{acc:.4f}", ">= 0.99", acc >= 0.99),
             Result("Transformer training seconds on the date task (CPU, default threads, "
@@ -164,7 +163,8 @@ def gpt_kv_cache_results(repeats: int) -> list[Result]:
     27, random weights: speed does not depend on them), a 64-token prompt.
     """
     import attnlib
-    from attnlib.torch import GPT, default_device, kv_cache_speedup
+    from attnlib.experiments.gpt import kv_cache_speedup
+    from attnlib.torch import GPT, default_device
 
     attnlib.seed(0)
     model = GPT(27, 512, 256, 8, 4).to(default_device()).eval()

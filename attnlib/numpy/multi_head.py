@@ -17,17 +17,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from attnlib.shapes import check_num_heads
+
 from attnlib.numpy._validate import as_float_array
 from attnlib.numpy.scaled_dot_product import scaled_dot_product_attention
-
-
-def _check_heads(d_model: int, num_heads) -> int:
-    if isinstance(num_heads, bool) or int(num_heads) != num_heads or num_heads < 1:
-        raise ValueError(f"num_heads must be a positive integer, got {num_heads!r}")
-    if d_model % int(num_heads):
-        raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}: each head "
-                         f"needs d_model / num_heads features")
-    return int(num_heads)
 
 
 def split_heads(x, num_heads: int) -> np.ndarray:
@@ -55,7 +48,7 @@ def split_heads(x, num_heads: int) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim < 2:
         raise ValueError(f"x must have shape (..., L, d_model), got shape {x.shape}")
-    H = _check_heads(x.shape[-1], num_heads)
+    H = check_num_heads(x.shape[-1], num_heads)
     *batch, L, d_model = x.shape
     return np.swapaxes(x.reshape(*batch, L, H, d_model // H), -2, -3)
 
@@ -137,7 +130,7 @@ def multi_head_attention(x_q, x_kv, W_q, W_k, W_v, W_o, num_heads: int,
                              f"got shape {W.shape}")
         Ws.append(W)
     W_q, W_k, W_v, W_o = Ws
-    H = _check_heads(d_model, num_heads)
+    H = check_num_heads(d_model, num_heads)
     try:
         batch = np.broadcast_shapes(x_q.shape[:-2], x_kv.shape[:-2])
     except ValueError:

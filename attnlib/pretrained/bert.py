@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from attnlib.torch.transformer import EncoderLayer
+from attnlib.torch import EncoderLayer
 
 __all__ = ["BertConfig", "BertEncoder", "EncoderOutput", "load_bert_weights", "weight_names"]
 

@@ -49,7 +49,7 @@ def load_minilm(device=None, cache: bool = True):
         ``tokenizer(list_of_str)`` returns padded ``input_ids`` and ``attention_mask`` tensors.
     """
     from attnlib.data.minilm_files import minilm_model_dir
-    from attnlib.torch.device import default_device
+    from attnlib.torch import default_device
 
     device = torch.device(default_device() if device is None else device)
     if cache and device in _CACHE:

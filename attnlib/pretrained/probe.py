@@ -74,7 +74,7 @@ def train_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int, 
     classifier : torch.nn.Linear
     history : attnlib.torch.History
     """
-    from attnlib.torch.training import train
+    from attnlib.torch import train
 
     torch.manual_seed(seed)
     clf = nn.Linear(features.shape[1], num_classes)

@@ -66,10 +66,10 @@ def examples_at_length(pairs: Sequence, length: int, n: int = 3) -> list:
 
 
 def _draw(ax_text, ax_map, task, plain, attentive, examples):
-    from attnlib.torch.decoders import predict
+    from attnlib.torch import predict
 
     plain_out = predict(plain, task, examples)
-    attn_out, weights = predict(attentive, task, examples, return_weights=True)
+    attn_out, weights = predict(attentive, task, examples, need_weights=True)
     lines = []
     for p, a, b in zip(examples, plain_out, attn_out):
         lines += [f"source        {p.source}", f"target        {p.target}",
@@ -130,14 +130,14 @@ def bottleneck_snapshots(task, plain, attentive, pairs: Sequence, lengths: Seque
     matplotlib.figure.Figure
         A pyplot figure.
     """
-    from attnlib.torch.decoders import predict
+    from attnlib.torch import predict
 
     fig, axes = plt.subplots(1, len(lengths), figsize=(3.3 * len(lengths), 3.9), layout="constrained",
                              squeeze=False)
     for ax, length in zip(axes[0], lengths):
         ex = examples_at_length(pairs, length, 1)
         a = predict(plain, task, ex)[0]
-        b, w = predict(attentive, task, ex, return_weights=True)
+        b, w = predict(attentive, task, ex, need_weights=True)
         w = w[0].numpy()
         out_tokens = (list(b[0]) + ["<eos>"])[:w.shape[0]]
         attention_heatmap(w, list(ex[0].source), out_tokens, ax=ax, annotate=False, colorbar=False,

@@ -153,7 +153,7 @@ def noam_figure(d_model: int, warmups, steps: int = 4000):
     -------
     matplotlib.figure.Figure
     """
-    from attnlib.torch.encoder_decoder import noam_rate
+    from attnlib.torch import noam_rate
 
     s = np.arange(1, steps + 1)
     fig, ax = plt.subplots(figsize=(5.6, 2.8), layout="constrained")

@@ -40,7 +40,7 @@ def next_token_distribution(model, corpus, prompt: str, temperature: float = 1.0
     -------
     numpy.ndarray, shape (vocab_size,)
     """
-    from attnlib.torch.gpt import next_token_probs
+    from attnlib.torch import next_token_probs
 
     device = model.tok_emb.weight.device
     idx = torch.as_tensor(corpus.encode(prompt)[-model.block_size:][None], device=device)

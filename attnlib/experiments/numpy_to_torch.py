@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from attnlib.torch.scaled_dot_product import scaled_dot_product_attention
+from attnlib.torch import scaled_dot_product_attention
 
 __all__ = ["numerical_gradient", "best_time", "attention_path_times", "path_times_table"]
 

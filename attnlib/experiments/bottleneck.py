@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from attnlib.torch.additive import AdditiveAttention
-from attnlib.torch.decoders import AttentionDecoder, GRUDecoder, Seq2Seq, predict
-from attnlib.torch.encoders import GRUEncoder
+from attnlib.torch import (
+    AdditiveAttention,
+    AttentionDecoder,
+    GRUDecoder,
+    GRUEncoder,
+    Seq2Seq,
+    predict,
+)
 
 __all__ = ["bottleneck_models", "length_bins", "accuracy_by_length"]
 

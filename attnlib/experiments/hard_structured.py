@@ -1,17 +1,5 @@
-r"""Hard (stochastic) attention trained with REINFORCE, next to soft attention.
-
-Soft attention takes the expectation :math:`c = \sum_j \alpha_j h_j`. Hard attention (Xu et al.,
-2015; Mnih et al., 2014) *samples* one position, :math:`z \sim \mathrm{Categorical}(\alpha)`, and
-uses :math:`c = h_z`. Sampling has no gradient, so the attention parameters learn from the
-score-function estimator (Williams, 1992):
-
-.. math::
-
-   \nabla_\theta\, \mathbb{E}_{z \sim p_\theta}[r(z)] = \mathbb{E}_{z \sim p_\theta}\big[(r(z) - b)\,
-   \nabla_\theta \log p_\theta(z)\big],
-
-which holds for any baseline :math:`b` that does not depend on :math:`z`; a good :math:`b`
-(here a moving average of past rewards) lowers the variance of the one-sample estimate.
+"""Chapter 12's experiments: the lookup task (hard vs soft attention, REINFORCE) and the
+bracketed-segment task (CRF vs softmax vs sigmoid attention), their models and metrics.
 """
 from __future__ import annotations
 
@@ -19,113 +7,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attnlib.torch.additive import _check, attention_context, masked_softmax
-from attnlib.torch.multiplicative import MultiplicativeAttention
+from attnlib.torch import (
+    CRFAttention,
+    HardAttention,
+    MultiplicativeAttention,
+    attention_context,
+    masked_softmax,
+    reinforce_loss,
+)
 
-__all__ = ["HardAttention", "reinforce_loss", "MovingAverageBaseline", "LookupModel", "lookup_loss",
-           "lookup_accuracy", "attention_gradients", "gradient_variance"]
-
-
-class HardAttention(nn.Module):
-    """Sample one source position from an attention module's distribution; its state is the context.
-
-    Parameters
-    ----------
-    attention : nn.Module
-        Any attention with ``scores(query, keys) -> (B, L)`` (e.g.
-        :class:`~attnlib.torch.MultiplicativeAttention`, :class:`~attnlib.torch.AdditiveAttention`).
-    """
-
-    def __init__(self, attention: nn.Module):
-        super().__init__()
-        self.attention = attention
-
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None,
-                sample: bool | None = None):
-        """Choose a position and return its state.
-
-        Parameters
-        ----------
-        query : torch.Tensor, shape (B, H_q)
-        keys : torch.Tensor, shape (B, L, H_k)
-        mask : torch.BoolTensor, shape (B, L), optional
-            True on real positions; masked positions are never chosen.
-        sample : bool, optional
-            Sample from the distribution (default: in training mode) or take its argmax.
-
-        Returns
-        -------
-        context : torch.Tensor, shape (B, H_k)
-            ``keys[b, index[b]]``: exactly one encoder state.
-        weights : torch.Tensor, shape (B, L)
-            The distribution the position was drawn from.
-        index : torch.LongTensor, shape (B,)
-        log_prob : torch.Tensor, shape (B,)
-            ``log weights[b, index[b]]``, differentiable with respect to the scores.
-        """
-        _check(query, keys, mask, getattr(self.attention, "query_size", query.shape[-1]),
-               getattr(self.attention, "key_size", keys.shape[-1]))
-        weights = masked_softmax(self.attention.scores(query, keys), mask)
-        sample = self.training if sample is None else sample
-        if sample:
-            index = torch.multinomial(weights.detach(), 1).squeeze(-1)
-        else:
-            index = weights.detach().argmax(-1)
-        log_prob = torch.log(weights.gather(1, index[:, None]).squeeze(1).clamp_min(1e-30))
-        context = keys[torch.arange(len(keys), device=keys.device), index]
-        return context, weights, index, log_prob
-
-
-def reinforce_loss(log_probs: torch.Tensor, rewards: torch.Tensor, baseline=0.0) -> torch.Tensor:
-    r"""The REINFORCE surrogate loss :math:`-\frac{1}{N}\sum_i (r_i - b)\, \log p(z_i)`.
-
-    Its gradient is minus the score-function estimate of :math:`\nabla\, \mathbb{E}[r]`. The
-    advantage :math:`r - b` is detached: rewards and baseline are constants for this gradient.
-
-    Parameters
-    ----------
-    log_probs : torch.Tensor, shape (N,)
-        Log-probabilities of the sampled choices (carry gradients).
-    rewards : torch.Tensor, shape (N,)
-    baseline : float or torch.Tensor, shape () or (N,)
-
-    Returns
-    -------
-    torch.Tensor, shape ()
-    """
-    if log_probs.shape != rewards.shape:
-        raise ValueError(f"log_probs {tuple(log_probs.shape)} and rewards {tuple(rewards.shape)} differ")
-    advantage = (rewards - baseline).detach()
-    return -(advantage * log_probs).mean()
-
-
-class MovingAverageBaseline(nn.Module):
-    """An exponential moving average of the mean reward: ``b <- m b + (1 - m) mean(r)``.
-
-    Calling it returns the current value (a tensor) and then updates it with the batch, so the
-    baseline used for a batch never depends on that batch's own rewards.
-
-    Parameters
-    ----------
-    momentum : float
-        In [0, 1).
-    """
-
-    def __init__(self, momentum: float = 0.9):
-        super().__init__()
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        self.momentum = momentum
-        self.register_buffer("value", torch.zeros(()))
-        self.register_buffer("count", torch.zeros((), dtype=torch.long))
-
-    def forward(self, rewards: torch.Tensor) -> torch.Tensor:
-        """rewards (N,) -> the baseline () before this batch's update."""
-        mean = rewards.detach().mean().to(self.value.dtype)
-        current = self.value.clone() if self.count > 0 else mean.clone()
-        self.value.copy_(mean if self.count == 0 else self.momentum * self.value + (1 - self.momentum) * mean)
-        self.count += 1
-        return current
+__all__ = ["LookupModel", "lookup_loss", "lookup_accuracy", "attention_gradients",
+           "gradient_variance", "SegmentModel", "segment_loss", "segment_accuracy",
+           "segment_selection"]
 
 
 class LookupModel(nn.Module):
@@ -297,3 +190,85 @@ def gradient_variance(grads: torch.Tensor) -> dict:
     var = float(g.var(0, unbiased=True).sum())
     mean_sq = float(g.mean(0).pow(2).sum())
     return {"variance": var, "mean_sq": mean_sq, "relative": var / max(mean_sq, 1e-300)}
+
+
+class SegmentModel(nn.Module):
+    """Classify a token sequence by attention pooling: embeddings, one learned query, attention, MLP.
+
+    The keys are the token embeddings alone (no recurrent encoder), so the attention layer is the
+    only part that can look at *where* a token is.
+
+    Parameters
+    ----------
+    vocab_size, n_classes : int
+    dim : int
+        Embedding and hidden size.
+    attention : str
+        ``"softmax"`` (normalised, one distribution), ``"sigmoid"`` (independent
+        :math:`\\sigma(s_j)`, unnormalised) or ``"crf"`` (linear-chain CRF marginals, unnormalised).
+    """
+
+    def __init__(self, vocab_size: int, n_classes: int, dim: int = 32, attention: str = "crf"):
+        super().__init__()
+        if attention not in ("softmax", "sigmoid", "crf"):
+            raise ValueError(f"attention must be 'softmax', 'sigmoid' or 'crf', got {attention!r}")
+        self.kind = attention
+        self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.query = nn.Parameter(torch.randn(dim) / dim ** 0.5)
+        if attention == "softmax":
+            self.attention = MultiplicativeAttention(dim, dim, score="general")
+        else:
+            self.attention = CRFAttention(dim, dim, pairwise=attention == "crf")
+        self.out = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, n_classes))
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor):
+        """tokens (B, L), mask (B, L) -> (logits (B, n_classes), weights (B, L))."""
+        keys = self.embed(tokens)
+        query = self.query.expand(len(tokens), -1)
+        context, weights = self.attention(query, keys, mask)
+        return self.out(context), weights
+
+
+def segment_loss(model: SegmentModel, batch) -> torch.Tensor:
+    """Cross-entropy of ``model(batch.tokens, batch.mask)`` against ``batch.target`` (a loss_fn for train)."""
+    logits, _ = model(batch.tokens, batch.mask)
+    return F.cross_entropy(logits, batch.target)
+
+
+@torch.no_grad()
+def segment_accuracy(model: SegmentModel, data, device=None) -> float:
+    """Fraction of examples of a :class:`~attnlib.data.lookup.ToyData` whose class is predicted right."""
+    b = data.batch(device=device)
+    was = model.training
+    model.eval()
+    logits, _ = model(b.tokens, b.mask)
+    model.train(was)
+    return float((logits.argmax(-1) == b.target).float().mean())
+
+
+def segment_selection(weights: torch.Tensor, span: torch.Tensor, mask: torch.Tensor,
+                      threshold: float = 0.5) -> dict:
+    """How well thresholded attention weights pick out the true segment.
+
+    Parameters
+    ----------
+    weights : torch.Tensor, shape (B, L)
+    span : torch.BoolTensor, shape (B, L)
+        True on the true segment.
+    mask : torch.BoolTensor, shape (B, L)
+    threshold : float
+        A position counts as selected when its weight exceeds this.
+
+    Returns
+    -------
+    dict
+        ``one_run``: fraction of rows whose selected positions form exactly one contiguous run;
+        ``iou``: mean intersection-over-union of selected positions and the span;
+        ``mass_inside``: fraction of the total weight that falls inside the spans.
+    """
+    sel = (weights > threshold) & mask
+    starts = sel[:, :1].long().squeeze(1) + (sel[:, 1:] & ~sel[:, :-1]).long().sum(1)
+    inter = (sel & span).sum(1).float()
+    union = (sel | span).sum(1).float().clamp_min(1)
+    return {"one_run": float((starts == 1).float().mean()), "iou": float((inter / union).mean()),
+            "mass_inside": float((weights * span).sum() / weights.sum().clamp_min(1e-12))}

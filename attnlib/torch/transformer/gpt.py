@@ -24,23 +24,43 @@ the same thing and give the same tokens; the cache saves time only within ``bloc
 from __future__ import annotations
 
 import math
-import time
+from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from attnlib.torch.kv_cache import KVCache, LayerKVCache
-from attnlib.torch.multi_head import merge_heads, split_heads
-from attnlib.torch.positional import alibi_bias, rope
-from attnlib.torch.scaled_dot_product import scaled_dot_product_attention
-from attnlib.torch.transformer import FeedForward
+from attnlib.torch.attention.kv_cache import KVCache, LayerKVCache
+from attnlib.torch.attention.multi_head import merge_heads, split_heads
+from attnlib.torch.attention.positional import alibi_bias, rope
+from attnlib.torch.attention.sdpa import scaled_dot_product_attention
+from attnlib.torch.decoding.sampling import check_sampling, sample_next
+from attnlib.torch.transformer.layers import FeedForward
 
-__all__ = ["CausalSelfAttention", "GPTBlock", "GPT", "next_token_probs", "sample_next", "lm_loss",
-           "evaluate_lm_loss", "train_language_model", "context_length_losses", "kv_cache_speedup"]
+__all__ = ["GPTConfig", "CausalSelfAttention", "GPTBlock", "GPT", "POSITION_KINDS"]
 
 POSITION_KINDS = ("learned", "rope", "alibi")
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Every setting of a :class:`GPT`, frozen: ``GPT.from_config(cfg)``, ``model.config``.
+
+    Attributes
+    ----------
+    vocab_size, block_size, d_model, num_heads, num_layers : int
+    positions : {"learned", "rope", "alibi"}
+    d_ff : int or None
+        FFN hidden width; None means ``4 * d_model``.
+    dropout : float
+    """
+    vocab_size: int
+    block_size: int
+    d_model: int
+    num_heads: int
+    num_layers: int
+    positions: str = "learned"
+    d_ff: int | None = None
+    dropout: float = 0.0
 
 
 class CausalSelfAttention(nn.Module):
@@ -175,6 +195,7 @@ class GPT(nn.Module):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if positions == "rope" and (d_model // num_heads) % 2:
             raise ValueError(f"RoPE needs an even head size, got d_model/num_heads = {d_model // num_heads}")
+        self.config = GPTConfig(vocab_size, block_size, d_model, num_heads, num_layers, positions, d_ff, dropout)
         self.vocab_size, self.block_size, self.positions = vocab_size, block_size, positions
         self.d_model, self.num_heads, self.num_layers = d_model, num_heads, num_layers
         self.tok_emb = nn.Embedding(vocab_size, d_model)
@@ -189,6 +210,11 @@ class GPT(nn.Module):
         for block in self.blocks:  # GPT-2: scale the residual projections by depth
             for lin in (block.attn.proj, block.ffn.linear2):
                 nn.init.normal_(lin.weight, std=0.02 / math.sqrt(2 * num_layers))
+
+    @classmethod
+    def from_config(cls, config: GPTConfig) -> "GPT":
+        """A new model with the settings of ``config`` (a :class:`GPTConfig`)."""
+        return cls(**asdict(config))
 
     @staticmethod
     def _init(m):
@@ -289,7 +315,7 @@ class GPT(nn.Module):
         """
         if int(max_new_tokens) != max_new_tokens or max_new_tokens < 0:
             raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
-        _check_sampling(temperature, top_k)
+        check_sampling(temperature, top_k)
         self._check_idx(idx[:, -self.block_size:] if isinstance(idx, torch.Tensor) and idx.dim() == 2 else idx)
         was_training = self.training
         self.eval()
@@ -314,232 +340,3 @@ class GPT(nn.Module):
             empty = idx.new_zeros((idx.shape[0], 0, self.vocab_size), dtype=self.tok_emb.weight.dtype)
             return seq, torch.stack(steps, dim=1) if steps else empty
         return seq
-
-
-# ----------------------------------------------------------------------------- sampling
-
-def _check_sampling(temperature, top_k) -> None:
-    if not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
-    if top_k is not None and (int(top_k) != top_k or top_k < 1):
-        raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
-
-
-def next_token_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None) -> torch.Tensor:
-    r"""The distribution the next token is sampled from: :math:`\mathrm{softmax}(z / T)` over the top k.
-
-    Parameters
-    ----------
-    logits : torch.Tensor, shape (..., vocab_size)
-    temperature : float
-        0 gives a one-hot distribution on the most likely token (greedy).
-    top_k : int, optional
-        Keep the ``top_k`` largest logits, set the others to :math:`-\infty` (probability 0).
-
-    Returns
-    -------
-    torch.Tensor, shape (..., vocab_size)
-        Probabilities (rows sum to 1).
-    """
-    _check_sampling(temperature, top_k)
-    if temperature == 0:
-        return F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
-    z = logits / temperature
-    if top_k is not None and top_k < z.shape[-1]:
-        kth = torch.topk(z, top_k, dim=-1).values[..., -1:]
-        z = z.masked_fill(z < kth, float("-inf"))
-    return torch.softmax(z, dim=-1)
-
-
-def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-    """Sample one token per row from :func:`next_token_probs` (argmax when temperature is 0).
-
-    Parameters
-    ----------
-    logits : torch.Tensor, shape (B, vocab_size)
-    temperature : float
-    top_k : int, optional
-    generator : torch.Generator, optional
-
-    Returns
-    -------
-    torch.Tensor of int64, shape (B,)
-    """
-    if temperature == 0:
-        _check_sampling(temperature, top_k)
-        return logits.argmax(-1)
-    probs = next_token_probs(logits, temperature, top_k)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
-
-
-# ----------------------------------------------------------------------------- training and evaluation
-
-def lm_loss(model: GPT, batch) -> torch.Tensor:
-    """Mean next-token cross-entropy of a batch ``(x, y)`` (NumPy or torch, shapes (B, T)).
-
-    Parameters
-    ----------
-    model : GPT
-    batch : tuple
-        Inputs ``x`` and targets ``y`` (``x`` shifted by one), e.g. from
-        :func:`attnlib.data.random_blocks`.
-
-    Returns
-    -------
-    torch.Tensor
-        A scalar, in nats per token.
-    """
-    device = model.tok_emb.weight.device
-    x, y = (torch.as_tensor(t, dtype=torch.long, device=device) for t in batch)
-    logits = model(x)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-
-
-@torch.no_grad()
-def evaluate_lm_loss(model: GPT, ids: np.ndarray, block_size: int, num_blocks: int = 32,
-                     batch_size: int = 16, seed: int = 0, last_only: int | None = None) -> float:
-    """Mean next-token loss on fixed random windows of ``ids`` (a validation split).
-
-    Parameters
-    ----------
-    model : GPT
-    ids : numpy.ndarray of int, shape (N,)
-    block_size : int
-        Length of each window (may exceed the model's ``block_size`` for RoPE and ALiBi).
-    num_blocks, batch_size : int
-        How many windows, evaluated in batches of ``batch_size``.
-    seed : int
-        Picks the windows (the same windows for every model).
-    last_only : int, optional
-        Score only the last ``last_only`` positions of each window (those with the longest
-        context); default: all positions.
-
-    Returns
-    -------
-    float
-        Nats per token.
-    """
-    from attnlib.data.language_model import random_blocks
-
-    was_training = model.training
-    model.eval()
-    rng = np.random.default_rng(seed)
-    device = model.tok_emb.weight.device
-    total, count = 0.0, 0
-    try:
-        for start in range(0, num_blocks, batch_size):
-            x, y = random_blocks(ids, min(batch_size, num_blocks - start), block_size, rng)
-            x, y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
-            logits = model(x)
-            if last_only:
-                logits, y = logits[:, -last_only:], y[:, -last_only:]
-            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                     reduction="sum").item()
-            count += y.numel()
-    finally:
-        model.train(was_training)
-    return total / count
-
-
-def train_language_model(model: GPT, corpus, steps: int, batch_size: int = 64, lr: float = 3e-3,
-                         block_size: int | None = None, seed: int = 0, progress: bool = True,
-                         desc: str = "training GPT"):
-    """Train ``model`` on random blocks of ``corpus`` with the shared loop :func:`attnlib.torch.train`.
-
-    AdamW with a cosine learning-rate decay to 10 % over ``steps``, gradient clipping at 1.
-
-    Parameters
-    ----------
-    model : GPT
-    corpus : attnlib.data.CharCorpus
-    steps, batch_size : int
-    lr : float
-        Peak learning rate.
-    block_size : int, optional
-        Training window; default the model's ``block_size``.
-    seed : int
-        Seeds the choice of blocks.
-    progress : bool
-    desc : str
-
-    Returns
-    -------
-    attnlib.torch.History
-    """
-    from attnlib.torch.training import train
-
-    block_size = block_size or model.block_size
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-    return train(model, corpus.batch_stream("train", batch_size, block_size, seed), lm_loss, opt,
-                 steps=steps, scheduler=sched, clip=1.0, progress=progress, desc=desc)
-
-
-def context_length_losses(models: dict, ids: np.ndarray, lengths, num_blocks: int = 32,
-                          seed: int = 0, last_only: int | None = None) -> dict:
-    """Validation loss of each model at each evaluation length (NaN where a model cannot run).
-
-    Parameters
-    ----------
-    models : dict
-        ``{name: GPT}``.
-    ids : numpy.ndarray of int, shape (N,)
-    lengths : sequence of int
-        Window lengths, e.g. 1x, 2x and 4x the training context.
-    num_blocks, seed : int
-        As in :func:`evaluate_lm_loss` (the same windows for every model).
-    last_only : int, optional
-        Score only the last ``last_only`` positions of each window.
-
-    Returns
-    -------
-    dict
-        ``{name: {length: loss}}``; learned positions give NaN beyond their table.
-    """
-    out = {}
-    for name, model in models.items():
-        out[name] = {}
-        for L in lengths:
-            try:
-                out[name][L] = evaluate_lm_loss(model, ids, L, num_blocks, seed=seed, last_only=last_only)
-            except ValueError:  # learned positions cannot go past block_size
-                out[name][L] = float("nan")
-    return out
-
-
-def kv_cache_speedup(model: GPT, prompt_len: int = 16, new_tokens: int = 256, repeats: int = 3,
-                     seed: int = 0) -> dict:
-    """Time greedy generation with and without the KV cache (medians of interleaved runs).
-
-    Parameters
-    ----------
-    model : GPT
-        Its ``block_size`` should be at least ``prompt_len + new_tokens``, or both paths re-run
-        the window once the cache is full.
-    prompt_len, new_tokens, repeats, seed : int
-
-    Returns
-    -------
-    dict
-        ``cached_s``, ``uncached_s`` (seconds per generation), ``speedup`` (uncached / cached)
-        and ``identical`` (same tokens).
-    """
-    g = torch.Generator().manual_seed(seed)
-    device = model.tok_emb.weight.device
-    prompt = torch.randint(0, model.vocab_size, (1, prompt_len), generator=g).to(device)
-    times = {True: [], False: []}
-    outs = {}
-    for _ in range(repeats + 1):  # the first round warms up
-        for use_cache in (True, False):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            outs[use_cache] = model.generate(prompt, new_tokens, temperature=0, use_cache=use_cache)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            times[use_cache].append(time.perf_counter() - t)
-    cached, uncached = (float(np.median(times[c][1:])) for c in (True, False))
-    return {"cached_s": cached, "uncached_s": uncached, "speedup": uncached / cached,
-            "identical": bool(torch.equal(outs[True], outs[False]))}

@@ -1,4 +1,4 @@
-"""The one training loop of Parts II and III, checkpoints in safetensors, and two metrics.
+"""The one training loop of Parts II and III, and a parameter count.
 
 :func:`train` is deliberately small: it asks for a ``loss_fn(model, batch) -> scalar tensor``
 (so the model's forward call lives in one place the reader can see), steps the optimizer,
@@ -27,10 +27,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
-__all__ = ["History", "train", "save_checkpoint", "load_checkpoint", "exact_match",
-           "sequence_cross_entropy", "count_parameters"]
+__all__ = ["History", "train", "count_parameters"]
 
 
 @dataclass
@@ -192,134 +190,6 @@ def train(model: torch.nn.Module, batches, loss_fn: Callable, optimizer: torch.o
     history.seconds = time.perf_counter() - start
     history.train_seconds = history.seconds - eval_time
     return history
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-def save_checkpoint(model: torch.nn.Module, path, metadata: dict | None = None) -> None:
-    """Save ``model.state_dict()`` to a safetensors file, with string metadata.
-
-    Tensors are copied to the CPU and made contiguous; tensors shared between parameters (tied
-    weights) are stored once per name.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-    path : str or os.PathLike
-    metadata : dict of str to str, optional
-        E.g. ``{"task": "reverse", "hidden": "64"}``; anything but strings raises ``ValueError``.
-    """
-    from safetensors.torch import save_file
-
-    metadata = dict(metadata or {})
-    bad = {k: type(v).__name__ for k, v in metadata.items()
-           if not isinstance(k, str) or not isinstance(v, str)}
-    if bad:
-        raise ValueError(f"metadata must map str to str (safetensors stores text); not strings: {bad}. "
-                         "Convert with str(...) or json.dumps(...).")
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    save_file(tensors, str(path), metadata=metadata)
-
-
-def load_checkpoint(model: torch.nn.Module, path, strict: bool = True) -> dict:
-    """Load a safetensors checkpoint into ``model`` (on the model's device); return its metadata.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-    path : str or os.PathLike
-    strict : bool
-        Require the file and the model to have exactly the same tensor names.
-
-    Returns
-    -------
-    dict of str to str
-        The metadata stored by :func:`save_checkpoint`.
-
-    Raises
-    ------
-    ValueError
-        Naming every missing, unexpected or mis-shaped tensor
-        (``"decoder.out.weight: file (20, 64), model (18, 64)"``); nothing is loaded then.
-    """
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        metadata = dict(f.metadata() or {})
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    own = model.state_dict()
-    missing = sorted(set(own) - set(tensors))
-    unexpected = sorted(set(tensors) - set(own))
-    shapes = [f"{k}: file {tuple(tensors[k].shape)}, model {tuple(own[k].shape)}"
-              for k in sorted(set(own) & set(tensors)) if tensors[k].shape != own[k].shape]
-    problems = []
-    if shapes:
-        problems.append("mis-shaped tensors: " + "; ".join(shapes))
-    if strict and missing:
-        problems.append("missing in the file: " + ", ".join(missing))
-    if strict and unexpected:
-        problems.append("not in the model: " + ", ".join(unexpected))
-    if problems:
-        raise ValueError(f"checkpoint {path} does not fit the model: " + " | ".join(problems))
-    model.load_state_dict({k: v for k, v in tensors.items() if k in own}, strict=strict)
-    return metadata
-
-
-# ----------------------------------------------------------------------------- metrics and losses
-
-def exact_match(predictions, targets, pad_id: int = 0) -> float:
-    """Fraction of sequences predicted exactly right.
-
-    Parameters
-    ----------
-    predictions, targets : torch.Tensor of int, shapes (B, T_p) and (B, T_t); or sequences of str
-        Token ids, right-padded with ``pad_id`` (widths may differ: the narrower one is padded
-        with ``pad_id``), or decoded strings. A row counts when it equals its target at every
-        position, so a prediction that stops early or runs on is wrong.
-    pad_id : int
-
-    Returns
-    -------
-    float
-        In [0, 1]; 0.0 for an empty batch.
-    """
-    if isinstance(predictions, torch.Tensor) or isinstance(targets, torch.Tensor):
-        p, t = torch.as_tensor(predictions), torch.as_tensor(targets)
-        if p.ndim != 2 or t.ndim != 2 or p.shape[0] != t.shape[0]:
-            raise ValueError(f"predictions {tuple(p.shape)} and targets {tuple(t.shape)} must both be "
-                             "(B, T) with the same B")
-        width = max(p.shape[1], t.shape[1])
-        p = F.pad(p, (0, width - p.shape[1]), value=pad_id)
-        t = F.pad(t.to(p.device), (0, width - t.shape[1]), value=pad_id)
-        return float((p == t).all(dim=1).float().mean()) if len(p) else 0.0
-    predictions, targets = list(predictions), list(targets)
-    if len(predictions) != len(targets):
-        raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets")
-    return sum(a == b for a, b in zip(predictions, targets)) / len(targets) if targets else 0.0
-
-
-def sequence_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0,
-                           label_smoothing: float = 0.0) -> torch.Tensor:
-    """Mean cross-entropy over the real (non-pad) target tokens of a batch.
-
-    Parameters
-    ----------
-    logits : torch.Tensor, shape (B, T, V)
-    targets : torch.LongTensor, shape (B, T)
-        Positions holding ``pad_id`` are ignored (they neither count nor divide).
-    pad_id : int
-    label_smoothing : float
-        As in :func:`torch.nn.functional.cross_entropy`.
-
-    Returns
-    -------
-    torch.Tensor, scalar
-    """
-    if logits.ndim != 3 or targets.shape != logits.shape[:2]:
-        raise ValueError(f"logits {tuple(logits.shape)} must be (B, T, V) and targets "
-                         f"{tuple(targets.shape)} (B, T)")
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                           ignore_index=pad_id, label_smoothing=label_smoothing)
 
 
 def count_parameters(model: torch.nn.Module) -> int:

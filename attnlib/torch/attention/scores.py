@@ -1,4 +1,4 @@
-r"""Additive (Bahdanau) attention as a module, and the masked softmax every Part II attention uses.
+r"""The one-query attention scores of Part II as modules: additive (Bahdanau) and multiplicative (Luong).
 
 Bahdanau, Cho and Bengio score each encoder state :math:`h_j` against the decoder state
 :math:`s` with a one-hidden-layer network,
@@ -8,37 +8,27 @@ Bahdanau, Cho and Bengio score each encoder state :math:`h_j` against the decode
 
 the PyTorch twin of :func:`attnlib.numpy.additive_scores` (same formula, no bias, so the
 numbers agree exactly). Padded positions get weight 0.
+
+Luong, Pham and Manning score the decoder state :math:`s` against each encoder state
+:math:`h_j` with a product,
+
+.. math:: \mathrm{dot}: e_j = s^\top h_j, \qquad \mathrm{general}: e_j = s^\top W h_j,
+
+then :math:`\alpha = \mathrm{softmax}(e)` over the real source tokens and
+:math:`c = \sum_j \alpha_j h_j`. (Their third score, *concat*, is the additive network of
+:class:`attnlib.torch.AdditiveAttention`.)
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
-__all__ = ["masked_softmax", "attention_context", "AdditiveAttention"]
+from attnlib.shapes import check_single_query
+from attnlib.torch.attention.masks import masked_softmax
 
-
-def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Softmax over the last axis where ``mask`` is True; masked entries get weight exactly 0.
-
-    Parameters
-    ----------
-    scores : torch.Tensor, shape (..., L)
-    mask : torch.BoolTensor, broadcastable to (..., L), optional
-        True = may attend. A row with no True gets all-zero weights (never NaN).
-
-    Returns
-    -------
-    torch.Tensor, shape (..., L)
-    """
-    if mask is None:
-        return torch.softmax(scores, dim=-1)
-    if mask.dtype != torch.bool:
-        raise ValueError(f"mask must be boolean (True = may attend), got {mask.dtype}")
-    filled = scores.masked_fill(~mask, float("-inf"))
-    row_ok = mask.any(dim=-1, keepdim=True)
-    # Fully masked rows: softmax of zeros (finite gradients), then zeroed.
-    filled = torch.where(row_ok, filled, torch.zeros_like(filled))
-    return torch.softmax(filled, dim=-1) * row_ok
+__all__ = ["attention_context", "ScoredAttention", "AdditiveAttention", "MultiplicativeAttention"]
 
 
 def attention_context(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -56,17 +46,6 @@ def attention_context(weights: torch.Tensor, values: torch.Tensor) -> torch.Tens
     if weights.shape != values.shape[:2]:
         raise ValueError(f"weights {tuple(weights.shape)} must be (B, L) for values {tuple(values.shape)}")
     return torch.bmm(weights.unsqueeze(1), values).squeeze(1)
-
-
-def _check(query, keys, mask, query_size, key_size):
-    if query.ndim != 2 or keys.ndim != 3 or query.shape[0] != keys.shape[0]:
-        raise ValueError(f"query must be (B, H_dec) and keys (B, L, H_enc) with the same B, got "
-                         f"{tuple(query.shape)} and {tuple(keys.shape)}")
-    if query.shape[1] != query_size or keys.shape[2] != key_size:
-        raise ValueError(f"this attention takes queries of size {query_size} and keys of size {key_size}, "
-                         f"got query {tuple(query.shape)} and keys {tuple(keys.shape)}")
-    if mask is not None and mask.shape != keys.shape[:2]:
-        raise ValueError(f"mask {tuple(mask.shape)} must be (B, L) = {tuple(keys.shape[:2])}")
 
 
 class ScoredAttention(nn.Module):
@@ -94,7 +73,7 @@ class ScoredAttention(nn.Module):
         weights : torch.Tensor, shape (B, L)
             Rows sum to 1; 0 at masked positions.
         """
-        _check(query, keys, mask, self.query_size, self.key_size)
+        check_single_query(query, keys, mask, self.query_size, self.key_size)
         weights = masked_softmax(self.scores(query, keys), mask)
         return attention_context(weights, keys), weights
 
@@ -134,4 +113,41 @@ class AdditiveAttention(ScoredAttention):
     def scores(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """Unnormalised scores: query (B, H_dec), keys (B, L, H_enc) -> (B, L)."""
         return self.v(torch.tanh(self.W_q(query).unsqueeze(1) + self.W_k(keys))).squeeze(-1)
+
+
+class MultiplicativeAttention(ScoredAttention):
+    """Luong's *dot* or *general* attention, with the interface of :class:`~attnlib.torch.AdditiveAttention`.
+
+    Parameters
+    ----------
+    query_size : int
+        Decoder state size ``H_dec``.
+    key_size : int
+        Encoder state size ``H_enc``; must equal ``query_size`` for ``"dot"``.
+    score : str
+        ``"dot"`` or ``"general"``.
+    scaled : bool
+        Divide the scores by ``sqrt(H_dec)`` (as the Transformer later does; Luong did not).
+
+    Attributes
+    ----------
+    W : nn.Linear or None
+        For ``"general"``: ``H_enc -> H_dec``, no bias, so ``e_j = s . (W h_j)``.
+    """
+
+    def __init__(self, query_size: int, key_size: int, score: str = "general", scaled: bool = False):
+        super().__init__()
+        if score not in ("dot", "general"):
+            raise ValueError(f"score must be 'dot' or 'general', got {score!r}")
+        if score == "dot" and query_size != key_size:
+            raise ValueError(f"dot scores need query_size == key_size, got {query_size} and {key_size}; "
+                             "use score='general'")
+        self.query_size, self.key_size, self.score, self.scaled = query_size, key_size, score, scaled
+        self.W = nn.Linear(key_size, query_size, bias=False) if score == "general" else None
+
+    def scores(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """Unnormalised scores: query (B, H_dec), keys (B, L, H_enc) -> (B, L)."""
+        k = keys if self.W is None else self.W(keys)
+        e = torch.bmm(k, query.unsqueeze(-1)).squeeze(-1)
+        return e / math.sqrt(self.query_size) if self.scaled else e
 

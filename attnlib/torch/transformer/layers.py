@@ -25,10 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attnlib.torch.multi_head import MultiHeadAttention
+from attnlib.torch.attention.masks import causal_mask, merge_masks
+from attnlib.torch.attention.multi_head import MultiHeadAttention
 
 __all__ = ["FeedForward", "EncoderLayer", "DecoderLayer", "TransformerEncoder",
-           "TransformerDecoder", "merge_masks", "causal_mask", "warmup_schedule"]
+           "TransformerDecoder", "_ACTIVATIONS"]
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
@@ -38,63 +39,6 @@ def _check_x(x, d_model: int, name: str = "x") -> None:
         raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 3 or x.shape[-1] != d_model:
         raise ValueError(f"{name} must have shape (B, L, d_model={d_model}), got shape {tuple(x.shape)}")
-
-
-def causal_mask(L: int, device=None) -> torch.Tensor:
-    """Boolean (L, L) mask, True where key j <= query i (position i may see itself and the past).
-
-    Parameters
-    ----------
-    L : int
-    device : torch.device, optional
-
-    Returns
-    -------
-    torch.Tensor of bool, shape (L, L)
-    """
-    return torch.ones(L, L, dtype=torch.bool, device=device).tril()
-
-
-def merge_masks(mask, padding_mask, B: int, L_q: int, L_k: int):
-    """Combine an attention mask and a key padding mask into one mask (True = may attend).
-
-    Parameters
-    ----------
-    mask : torch.Tensor of bool or None
-        Shape (L_q, L_k), (B, L_q, L_k) or (B, H, L_q, L_k).
-    padding_mask : torch.Tensor of bool or None, shape (B, L_k)
-        True on real keys, False on padding.
-    B, L_q, L_k : int
-        Batch size, number of queries and of keys, to check the shapes.
-
-    Returns
-    -------
-    torch.Tensor of bool or None
-        ``mask`` unchanged when there is no padding mask; otherwise a 4-D mask
-        (B or 1, H or 1, L_q or 1, L_k); None when both are None.
-
-    Raises
-    ------
-    ValueError
-        When ``padding_mask`` is not a boolean (B, L_k) tensor or ``mask`` has 1 or 5+ axes.
-    """
-    if padding_mask is None:
-        return mask
-    if (not isinstance(padding_mask, torch.Tensor) or padding_mask.dtype != torch.bool
-            or tuple(padding_mask.shape) != (B, L_k)):
-        raise ValueError(f"padding_mask must be a boolean tensor of shape (B, L_k) = {(B, L_k)}, "
-                         f"True on real tokens; got {getattr(padding_mask, 'dtype', None)} of shape "
-                         f"{tuple(getattr(padding_mask, 'shape', ()))}")
-    pad = padding_mask[:, None, None, :]  # (B, 1, 1, L_k)
-    if mask is None:
-        return pad
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or not 2 <= mask.dim() <= 4:
-        raise ValueError("mask must be a boolean tensor of shape (L_q, L_k), (B, L_q, L_k) or "
-                         f"(B, H, L_q, L_k), got {getattr(mask, 'dtype', None)} of shape "
-                         f"{tuple(getattr(mask, 'shape', ()))}")
-    if mask.dim() == 3:
-        mask = mask[:, None]  # (B, 1, L_q, L_k): the same for every head
-    return mask & pad
 
 
 class FeedForward(nn.Module):
@@ -379,7 +323,7 @@ class DecoderLayer(_Block):
         B, T, _ = x.shape
         S = memory.shape[1]
         if causal:
-            c = causal_mask(T, x.device)
+            c = causal_mask(T, device=x.device)
             if self_mask is None:
                 self_mask = c
             elif isinstance(self_mask, torch.Tensor) and self_mask.dtype == torch.bool:
@@ -578,24 +522,3 @@ class TransformerDecoder(_Stack):
         return self._run(x, lambda layer, h: layer(h, memory, self_mask, memory_mask, padding_mask,
                                                   memory_padding_mask, causal, need_weights),
                          need_weights)
-
-
-def warmup_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int):
-    r"""A ``LambdaLR`` scheduler: the learning rate rises linearly to its set value over ``warmup_steps``.
-
-    The factor at step :math:`s` (counting from 0) is :math:`\min(1, (s + 1) / \text{warmup})`;
-    ``warmup_steps=0`` keeps the learning rate constant.
-
-    Parameters
-    ----------
-    optimizer : torch.optim.Optimizer
-    warmup_steps : int
-
-    Returns
-    -------
-    torch.optim.lr_scheduler.LambdaLR
-    """
-    if warmup_steps < 0:
-        raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 1.0 if warmup_steps == 0 else min(1.0, (s + 1) / warmup_steps))

@@ -7,6 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from attnlib.shapes import attention_scores_shape, check_mask_shape
+from attnlib.torch.attention.masks import fully_masked_rows
+
+__all__ = ["scaled_dot_product_attention"]
 
 
 def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask, bias=None) -> tuple:
@@ -66,10 +69,8 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     scores_shape = _check(q, k, v, mask, bias)
     row_ok = None
     if mask is not None:
-        # Rows with no allowed key: let them attend everywhere (finite values and gradients),
-        # then zero their output and weights below.
-        row_ok = mask.any(dim=-1, keepdim=True)
-        mask = mask | ~row_ok
+        # Rows with no allowed key attend everywhere here; their output and weights are zeroed below.
+        mask, row_ok = fully_masked_rows(mask)
     if not need_weights:
         # torch's SDPA does not broadcast every batch combination (e.g. a mask with more batch
         # dims than q and k): give it q, k, v with the full batch (views; no-ops when equal).

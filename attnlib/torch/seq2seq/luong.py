@@ -18,10 +18,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attnlib.torch.additive import ScoredAttention
-from attnlib.torch.decoders import AttentionDecoder
+from attnlib.torch.attention.scores import ScoredAttention
+from attnlib.torch.seq2seq.decoders import AttentionDecoder
 
-__all__ = ["ConcatAttention", "InputFeedingDecoder", "attention_variants"]
+__all__ = ["ConcatAttention", "InputFeedingDecoder"]
 
 
 class ConcatAttention(ScoredAttention):
@@ -119,55 +119,3 @@ class InputFeedingDecoder(AttentionDecoder):
     def next_state(self, s, s_tilde, state):
         """The state passed to the next step: ``(s, s_tilde)`` here."""
         return s, s_tilde
-
-
-def attention_variants(source_vocab_size: int, target_vocab_size: int, embed_dim: int = 16,
-                       hidden_size: int = 32, window: int = 8) -> dict:
-    """The attention models the Luong chapter compares, all on the same bidirectional encoder.
-
-    Every model has a :class:`~attnlib.torch.GRUEncoder` (bidirectional, ``hidden_size`` per
-    direction) and a decoder of state size ``H = 2 * hidden_size`` (so that *dot* applies):
-
-    - ``"Bahdanau"``: :class:`~attnlib.torch.BahdanauDecoder` (additive, attends with ``s_{t-1}``);
-    - ``"dot"``, ``"general"``, ``"concat"``: global attention with input feeding
-      (:class:`InputFeedingDecoder`);
-    - ``"local-m"``, ``"local-p"``: local attention with input feeding and general scores,
-      half-width ``window`` (:class:`~attnlib.torch.LocalAttentionDecoder`).
-
-    Parameters
-    ----------
-    source_vocab_size, target_vocab_size : int
-    embed_dim : int
-    hidden_size : int
-        Per encoder direction.
-    window : int
-        ``D`` of the local variants.
-
-    Returns
-    -------
-    dict of str to callable
-        Name -> a function of no argument that builds a fresh :class:`~attnlib.torch.Seq2Seq`
-        (call it after seeding, so that every variant starts from its own seeded weights).
-    """
-    from attnlib.torch.bahdanau import BahdanauDecoder
-    from attnlib.torch.decoders import Seq2Seq
-    from attnlib.torch.encoders import GRUEncoder
-    from attnlib.torch.local import (LocalAttentionDecoder, LocalMonotonicAttention,
-                                     LocalPredictiveAttention)
-    from attnlib.torch.multiplicative import MultiplicativeAttention
-
-    V, E, H = target_vocab_size, embed_dim, 2 * hidden_size
-    decoders = {
-        "Bahdanau": lambda: BahdanauDecoder(V, E, H, H),
-        "dot": lambda: InputFeedingDecoder(V, E, H, H, MultiplicativeAttention(H, H, "dot")),
-        "general": lambda: InputFeedingDecoder(V, E, H, H, MultiplicativeAttention(H, H, "general")),
-        "concat": lambda: InputFeedingDecoder(V, E, H, H, ConcatAttention(H, H, H)),
-        "local-m": lambda: LocalAttentionDecoder(V, E, H, H, LocalMonotonicAttention(H, H, window)),
-        "local-p": lambda: LocalAttentionDecoder(V, E, H, H, LocalPredictiveAttention(H, H, window)),
-    }
-
-    def build(make_decoder):
-        return lambda: Seq2Seq(GRUEncoder(source_vocab_size, E, hidden_size, bidirectional=True),
-                               make_decoder())
-
-    return {name: build(make) for name, make in decoders.items()}

@@ -27,9 +27,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attnlib.torch.additive import _check, attention_context, masked_softmax
-from attnlib.torch.luong import InputFeedingDecoder
-from attnlib.torch.multiplicative import MultiplicativeAttention
+from attnlib.shapes import check_single_query
+from attnlib.torch.attention.masks import masked_softmax
+from attnlib.torch.attention.scores import MultiplicativeAttention, attention_context
+from attnlib.torch.seq2seq.luong import InputFeedingDecoder
 
 __all__ = ["local_window_mask", "gaussian_window", "LocalMonotonicAttention",
            "LocalPredictiveAttention", "LocalAttentionDecoder"]
@@ -118,7 +119,7 @@ class LocalMonotonicAttention(nn.Module):
         weights : torch.Tensor, shape (B, L)
             0 outside the window and on padding; a row whose window holds no real token is all 0.
         """
-        _check(query, keys, mask, self.query_size, self.key_size)
+        check_single_query(query, keys, mask, self.query_size, self.key_size)
         B, L = keys.shape[:2]
         centre = torch.as_tensor(step, device=keys.device).expand(B)
         allowed = local_window_mask(centre, L, self.window)
@@ -194,7 +195,7 @@ class LocalPredictiveAttention(nn.Module):
             Softmax over the window's real positions times the Gaussian factor (not renormalised:
             rows sum to at most 1); 0 outside the window and on padding.
         """
-        _check(query, keys, mask, self.query_size, self.key_size)
+        check_single_query(query, keys, mask, self.query_size, self.key_size)
         B, L = keys.shape[:2]
         lengths = mask.sum(-1) if mask is not None else torch.full((B,), L, device=keys.device)
         p = self.position(query, lengths)

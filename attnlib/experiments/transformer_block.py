@@ -9,7 +9,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attnlib.torch.transformer import DecoderLayer, EncoderLayer, TransformerEncoder, warmup_schedule
+from attnlib.torch import (
+    DecoderLayer,
+    EncoderLayer,
+    TransformerEncoder,
+    default_device,
+    sequence_cross_entropy,
+    train,
+    warmup_schedule,
+)
 
 __all__ = ["SequenceTagger", "sublayer_parameter_counts", "gradient_norms_by_depth",
            "reverse_tagging_batch", "train_tagger", "norm_warmup_runs", "activation_stats"]
@@ -228,8 +236,6 @@ def train_tagger(task, norm_first: bool, warmup_steps: int, steps: int = 300, lr
     history : attnlib.torch.History
         ``losses`` per step; ``evals[-1]["token_accuracy"]`` on the validation split.
     """
-    from attnlib.torch.device import default_device
-    from attnlib.torch.training import sequence_cross_entropy, train
 
     device = default_device() if device is None else device
     torch.manual_seed(seed)
@@ -281,7 +287,6 @@ def norm_warmup_runs(task, steps: int = 300, lr: float = 1e-3, warmup_steps: int
         each value a dict with ``"losses"`` (numpy array, one per step), ``"accuracy"`` (final
         validation token accuracy) and ``"seconds"``.
     """
-    import numpy as np
 
     runs = {}
     threads = torch.get_num_threads()

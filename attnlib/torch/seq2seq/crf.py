@@ -18,14 +18,13 @@ independent sigmoids, :math:`p(z_j = 1) = \sigma(s_j)` ("sigmoid attention").
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from attnlib.torch.additive import _check
-from attnlib.torch.multiplicative import MultiplicativeAttention
+from attnlib.shapes import check_single_query
+from attnlib.torch.attention.scores import MultiplicativeAttention
 
 __all__ = ["crf_unaries", "crf_forward_backward", "crf_log_partition", "crf_marginals",
-           "CRFAttention", "SegmentModel", "segment_loss", "segment_accuracy", "segment_selection"]
+           "CRFAttention", "_NEG"]
 
 
 _NEG = -1.0e4   # stands for -inf in the log semiring (see _chain)
@@ -218,91 +217,9 @@ class CRFAttention(nn.Module):
         weights : torch.Tensor, shape (B, L)
             The marginals :math:`p(z_j = 1)`.
         """
-        _check(query, keys, mask, self.query_size, self.key_size)
+        check_single_query(query, keys, mask, self.query_size, self.key_size)
         p = crf_marginals(self.scores(query, keys), self.transitions, mask)
         context = torch.einsum("bl,blh->bh", p, keys)
         if self.normalize:
             context = context / p.sum(-1, keepdim=True).clamp_min(1e-9)
         return context, p
-
-
-class SegmentModel(nn.Module):
-    """Classify a token sequence by attention pooling: embeddings, one learned query, attention, MLP.
-
-    The keys are the token embeddings alone (no recurrent encoder), so the attention layer is the
-    only part that can look at *where* a token is.
-
-    Parameters
-    ----------
-    vocab_size, n_classes : int
-    dim : int
-        Embedding and hidden size.
-    attention : str
-        ``"softmax"`` (normalised, one distribution), ``"sigmoid"`` (independent
-        :math:`\\sigma(s_j)`, unnormalised) or ``"crf"`` (linear-chain CRF marginals, unnormalised).
-    """
-
-    def __init__(self, vocab_size: int, n_classes: int, dim: int = 32, attention: str = "crf"):
-        super().__init__()
-        if attention not in ("softmax", "sigmoid", "crf"):
-            raise ValueError(f"attention must be 'softmax', 'sigmoid' or 'crf', got {attention!r}")
-        self.kind = attention
-        self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
-        self.query = nn.Parameter(torch.randn(dim) / dim ** 0.5)
-        if attention == "softmax":
-            self.attention = MultiplicativeAttention(dim, dim, score="general")
-        else:
-            self.attention = CRFAttention(dim, dim, pairwise=attention == "crf")
-        self.out = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, n_classes))
-
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor):
-        """tokens (B, L), mask (B, L) -> (logits (B, n_classes), weights (B, L))."""
-        keys = self.embed(tokens)
-        query = self.query.expand(len(tokens), -1)
-        context, weights = self.attention(query, keys, mask)
-        return self.out(context), weights
-
-
-def segment_loss(model: SegmentModel, batch) -> torch.Tensor:
-    """Cross-entropy of ``model(batch.tokens, batch.mask)`` against ``batch.target`` (a loss_fn for train)."""
-    logits, _ = model(batch.tokens, batch.mask)
-    return F.cross_entropy(logits, batch.target)
-
-
-@torch.no_grad()
-def segment_accuracy(model: SegmentModel, data, device=None) -> float:
-    """Fraction of examples of a :class:`~attnlib.data.lookup.ToyData` whose class is predicted right."""
-    b = data.batch(device=device)
-    was = model.training
-    model.eval()
-    logits, _ = model(b.tokens, b.mask)
-    model.train(was)
-    return float((logits.argmax(-1) == b.target).float().mean())
-
-
-def segment_selection(weights: torch.Tensor, span: torch.Tensor, mask: torch.Tensor,
-                      threshold: float = 0.5) -> dict:
-    """How well thresholded attention weights pick out the true segment.
-
-    Parameters
-    ----------
-    weights : torch.Tensor, shape (B, L)
-    span : torch.BoolTensor, shape (B, L)
-        True on the true segment.
-    mask : torch.BoolTensor, shape (B, L)
-    threshold : float
-        A position counts as selected when its weight exceeds this.
-
-    Returns
-    -------
-    dict
-        ``one_run``: fraction of rows whose selected positions form exactly one contiguous run;
-        ``iou``: mean intersection-over-union of selected positions and the span;
-        ``mass_inside``: fraction of the total weight that falls inside the spans.
-    """
-    sel = (weights > threshold) & mask
-    starts = sel[:, :1].long().squeeze(1) + (sel[:, 1:] & ~sel[:, :-1]).long().sum(1)
-    inter = (sel & span).sum(1).float()
-    union = (sel | span).sum(1).float().clamp_min(1)
-    return {"one_run": float((starts == 1).float().mean()), "iou": float((inter / union).mean()),
-            "mass_inside": float((weights * span).sum() / weights.sum().clamp_min(1e-12))}

@@ -20,9 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from attnlib.numpy.multi_head import _check_heads
-from attnlib.shapes import check_mask_shape
-from attnlib.torch.scaled_dot_product import scaled_dot_product_attention
+from attnlib.shapes import check_mask_shape, check_num_heads
+from attnlib.torch.attention.sdpa import scaled_dot_product_attention
 
 __all__ = ["MultiHeadAttention", "split_heads", "merge_heads"]
 
@@ -52,7 +51,7 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     """
     if x.dim() < 2:
         raise ValueError(f"x must have shape (..., L, E), got shape {tuple(x.shape)}")
-    H = _check_heads(x.shape[-1], num_heads)
+    H = check_num_heads(x.shape[-1], num_heads)
     return x.unflatten(-1, (H, x.shape[-1] // H)).transpose(-3, -2)
 
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import torch
 
-from attnlib.torch.additive import AdditiveAttention
-from attnlib.torch.decoders import AttentionDecoder
+from attnlib.torch.attention.scores import AdditiveAttention
+from attnlib.torch.seq2seq.decoders import AttentionDecoder
 
 __all__ = ["BahdanauDecoder", "alignments"]
 
@@ -116,10 +116,10 @@ def alignments(model, task, pairs) -> list:
         (T_out, L_src): row ``t`` is the attention of output character ``t`` (the last row is
         ``<eos>``'s) over the source characters.
     """
-    from attnlib.torch.decoders import predict
+    from attnlib.torch.decoding.greedy import predict
 
     pairs = list(pairs)
-    texts, weights = predict(model, task, pairs, return_weights=True)
+    texts, weights = predict(model, task, pairs, need_weights=True)
     if any(w is None for w in weights):
         raise ValueError("this model returns no attention weights (a decoder without attention?)")
     return [{"source": p.source, "target": p.target, "prediction": t, "kind": p.kind,

@@ -39,10 +39,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attnlib.torch.training import exact_match, sequence_cross_entropy
+from attnlib.torch.attention.masks import padding_mask
+from attnlib.torch.decoding.greedy import greedy_decode
 
-__all__ = ["Decoder", "GRUDecoder", "AttentionDecoder", "Seq2Seq", "seq2seq_loss", "predict",
-           "evaluate_exact_match"]
+__all__ = ["Decoder", "GRUDecoder", "AttentionDecoder", "Seq2Seq"]
 
 
 class Decoder(nn.Module):
@@ -237,11 +237,11 @@ class Seq2Seq(nn.Module):
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor):
         """``(enc_states (B, L, H_enc), enc_final (B, H_enc), src_mask (B, L))``."""
         states, final = self.encoder(src, src_lengths)
-        mask = torch.arange(src.shape[1], device=src.device)[None, :] < src_lengths.to(src.device)[:, None]
+        mask = padding_mask(src_lengths.to(src.device), src.shape[1])
         return states, final, mask
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
-                return_weights: bool = False):
+                need_weights: bool = False):
         """Teacher-forced logits.
 
         Parameters
@@ -250,17 +250,17 @@ class Seq2Seq(nn.Module):
         src_lengths : torch.LongTensor, shape (B,)
         tgt_in : torch.LongTensor, shape (B, T)
             ``<bos>`` + target.
-        return_weights : bool
+        need_weights : bool
             Also return the attention weights (B, T, L) (None without attention).
 
         Returns
         -------
         torch.Tensor, shape (B, T, V)
-            (and the weights when ``return_weights``).
+            (and the weights when ``need_weights``).
         """
         states, final, mask = self.encode(src, src_lengths)
         logits, weights = self.decoder(tgt_in, states, final, mask)
-        return (logits, weights) if return_weights else logits
+        return (logits, weights) if need_weights else logits
 
     @torch.no_grad()
     def greedy(self, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int | None = None):
@@ -282,91 +282,14 @@ class Seq2Seq(nn.Module):
             The attention weights of each emitted token (zeros after ``<eos>``); None for a
             decoder without attention.
         """
-        max_len = src.shape[1] + 10 if max_len is None else int(max_len)
+        max_len = src.shape[1] + 10 if max_len is None else max_len
         states, final, mask = self.encode(src, src_lengths)
         state = self.decoder.init_state(states, final, mask)
-        y = torch.full((src.shape[0],), self.bos_id, dtype=torch.long, device=src.device)
-        done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
-        tokens, weights = [], []
-        for _ in range(max_len):
-            logits, state, w = self.decoder.step(y, state, states, mask)
-            y = logits.argmax(dim=-1)
-            tokens.append(torch.where(done, torch.full_like(y, self.pad_id), y))
-            if w is not None:
-                weights.append(w * (~done)[:, None])
-            done = done | (y == self.eos_id)
-            if bool(done.all()):
-                break
-        stacked = torch.stack(weights, dim=1) if weights else None
-        return torch.stack(tokens, dim=1), stacked
 
+        def step(y_prev):
+            nonlocal state
+            logits, state, w = self.decoder.step(y_prev, state, states, mask)
+            return logits, w
 
-def seq2seq_loss(model: Seq2Seq, batch, label_smoothing: float = 0.0) -> torch.Tensor:
-    """Teacher-forced cross-entropy of a :class:`Seq2Seq` on a :class:`~attnlib.data.Batch`.
-
-    Ready to pass to :func:`attnlib.torch.train` as ``loss_fn``.
-
-    Returns
-    -------
-    torch.Tensor, scalar
-    """
-    logits = model(batch.src, batch.src_lengths, batch.tgt_in)
-    return sequence_cross_entropy(logits, batch.tgt_out, model.pad_id, label_smoothing)
-
-
-@torch.no_grad()
-def predict(model: Seq2Seq, task, pairs, batch_size: int = 256, max_len: int | None = None,
-            device=None, return_weights: bool = False):
-    """Greedy translations of a list of pairs (in eval mode), as strings.
-
-    Parameters
-    ----------
-    model : Seq2Seq
-    task : attnlib.data.TranslationTask
-        Gives the vocabularies and the batching.
-    pairs : sequence of attnlib.data.Pair
-    batch_size : int
-    max_len : int, optional
-        As in :meth:`Seq2Seq.greedy`.
-    device : torch.device, optional
-        Default: the device of the model's parameters.
-    return_weights : bool
-        Also return, per pair, its attention weights as a tensor (T_out, L_src) on the CPU
-        (T_out counts ``<eos>``), or None without attention.
-
-    Returns
-    -------
-    list of str
-        (and the list of weights when ``return_weights``).
-    """
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    texts, all_weights = [], []
-    pairs = list(pairs)
-    for i in range(0, len(pairs), batch_size):
-        batch = task.encode_batch(pairs[i:i + batch_size], device)
-        tokens, weights = model.greedy(batch.src, batch.src_lengths, max_len)
-        for b in range(len(batch)):
-            text = task.target_vocab.decode(tokens[b])
-            texts.append(text)
-            if return_weights:
-                n_out = min(len(text) + 1, tokens.shape[1])
-                L = int(batch.src_lengths[b])
-                all_weights.append(None if weights is None else weights[b, :n_out, :L].cpu())
-    model.train(was_training)
-    return (texts, all_weights) if return_weights else texts
-
-
-def evaluate_exact_match(model: Seq2Seq, task, pairs, batch_size: int = 256,
-                         max_len: int | None = None, device=None) -> float:
-    """Exact-match accuracy of greedy decoding on a list of pairs (see :func:`predict`).
-
-    Returns
-    -------
-    float
-        In [0, 1].
-    """
-    pairs = list(pairs)
-    return exact_match(predict(model, task, pairs, batch_size, max_len, device),
-                       [p.target for p in pairs])
+        return greedy_decode(step, src.shape[0], self.bos_id, self.eos_id, self.pad_id, max_len,
+                             src.device)

@@ -1,0 +1,139 @@
+"""The losses the chapters train with: sequence cross-entropy (with label smoothing) and the LM loss.
+
+Each ``*_loss(model, batch)`` is ready to pass to :func:`attnlib.torch.train` as ``loss_fn``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from attnlib.data.language_model import random_blocks
+
+__all__ = ["sequence_cross_entropy", "label_smoothing_targets", "seq2seq_loss", "lm_loss",
+           "evaluate_lm_loss"]
+
+
+def sequence_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0,
+                           label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy over the real (non-pad) target tokens of a batch.
+
+    Parameters
+    ----------
+    logits : torch.Tensor, shape (B, T, V)
+    targets : torch.LongTensor, shape (B, T)
+        Positions holding ``pad_id`` are ignored (they neither count nor divide).
+    pad_id : int
+    label_smoothing : float
+        As in :func:`torch.nn.functional.cross_entropy`.
+
+    Returns
+    -------
+    torch.Tensor, scalar
+    """
+    if logits.ndim != 3 or targets.shape != logits.shape[:2]:
+        raise ValueError(f"logits {tuple(logits.shape)} must be (B, T, V) and targets "
+                         f"{tuple(targets.shape)} (B, T)")
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                           ignore_index=pad_id, label_smoothing=label_smoothing)
+
+
+def label_smoothing_targets(target: torch.Tensor, vocab_size: int, epsilon: float) -> torch.Tensor:
+    r"""The smoothed target distribution of ``cross_entropy(..., label_smoothing=epsilon)``.
+
+    :math:`q = (1 - \varepsilon)\,\text{onehot}(y) + \varepsilon / V`: the right token keeps
+    :math:`1 - \varepsilon + \varepsilon/V`, every other token gets :math:`\varepsilon / V`.
+
+    Parameters
+    ----------
+    target : torch.LongTensor, shape (N,)
+    vocab_size : int
+    epsilon : float
+        In [0, 1].
+
+    Returns
+    -------
+    torch.Tensor, shape (N, vocab_size), float32; rows sum to 1
+    """
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+    onehot = torch.nn.functional.one_hot(target, vocab_size).float()
+    return (1.0 - epsilon) * onehot + epsilon / vocab_size
+
+
+def seq2seq_loss(model, batch, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Teacher-forced cross-entropy of a :class:`~attnlib.torch.Seq2Seq` (or :class:`~attnlib.torch.Transformer`) on a :class:`~attnlib.data.Batch`.
+
+    Ready to pass to :func:`attnlib.torch.train` as ``loss_fn``.
+
+    Returns
+    -------
+    torch.Tensor, scalar
+    """
+    logits = model(batch.src, batch.src_lengths, batch.tgt_in)
+    return sequence_cross_entropy(logits, batch.tgt_out, model.pad_id, label_smoothing)
+
+
+def lm_loss(model, batch) -> torch.Tensor:
+    """Mean next-token cross-entropy of a batch ``(x, y)`` (NumPy or torch, shapes (B, T)).
+
+    Parameters
+    ----------
+    model : attnlib.torch.GPT
+    batch : tuple
+        Inputs ``x`` and targets ``y`` (``x`` shifted by one), e.g. from
+        :func:`attnlib.data.random_blocks`.
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar, in nats per token.
+    """
+    device = model.tok_emb.weight.device
+    x, y = (torch.as_tensor(t, dtype=torch.long, device=device) for t in batch)
+    logits = model(x)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+@torch.no_grad()
+def evaluate_lm_loss(model, ids: np.ndarray, block_size: int, num_blocks: int = 32,
+                     batch_size: int = 16, seed: int = 0, last_only: int | None = None) -> float:
+    """Mean next-token loss on fixed random windows of ``ids`` (a validation split).
+
+    Parameters
+    ----------
+    model : attnlib.torch.GPT
+    ids : numpy.ndarray of int, shape (N,)
+    block_size : int
+        Length of each window (may exceed the model's ``block_size`` for RoPE and ALiBi).
+    num_blocks, batch_size : int
+        How many windows, evaluated in batches of ``batch_size``.
+    seed : int
+        Picks the windows (the same windows for every model).
+    last_only : int, optional
+        Score only the last ``last_only`` positions of each window (those with the longest
+        context); default: all positions.
+
+    Returns
+    -------
+    float
+        Nats per token.
+    """
+    was_training = model.training
+    model.eval()
+    rng = np.random.default_rng(seed)
+    device = model.tok_emb.weight.device
+    total, count = 0.0, 0
+    try:
+        for start in range(0, num_blocks, batch_size):
+            x, y = random_blocks(ids, min(batch_size, num_blocks - start), block_size, rng)
+            x, y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
+            logits = model(x)
+            if last_only:
+                logits, y = logits[:, -last_only:], y[:, -last_only:]
+            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                     reduction="sum").item()
+            count += y.numel()
+    finally:
+        model.train(was_training)
+    return total / count
