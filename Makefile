@@ -1,6 +1,6 @@
 # Attention, from first principles: one command builds the book, one tests everything.
 #   make book       set up (.venv, browser assets) and build the static book into _build/html
-#   make test       set up, then unit tests, nbval over every chapter, the book build, the browser test
+#   make test       set up, then ruff, unit tests, nbval over every chapter, the book build, the browser test
 #   make execute    re-execute every chapter notebook in place, storing outputs and widget state
 #   make exercises  write learner notebooks (solutions removed) into _build/exercises
 #   make bench      print the performance table (ratios against references, one run)
@@ -19,7 +19,7 @@ NOTEBOOKS := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoi
 # runtimes are measured this way. `make bench` keeps the default threads (it times large kernels).
 ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: setup book test unit nbval browser execute exercises bench lab clean constraints
+.PHONY: setup lint book test unit nbval browser execute exercises bench lab clean constraints
 
 # The environment: re-installed only when its inputs change.
 $(STAMP): requirements.txt constraints.txt pyproject.toml
@@ -48,6 +48,9 @@ setup: $(STAMP) $(STATIC)/.stamp
 book: setup
 	$(VENV)/bin/jupyter-book build . --warningiserror --keep-going
 
+lint: setup
+	$(VENV)/bin/ruff check attnlib tests
+
 unit: setup
 	$(ONE_THREAD) $(PYTEST) -m "not browser" tests
 
@@ -57,7 +60,7 @@ nbval: setup
 browser: setup
 	$(PYTEST) -m browser tests
 
-test: unit nbval book browser
+test: lint unit nbval book browser
 
 execute: setup
 	$(ONE_THREAD) $(PY) -m attnlib.course.execute $(NOTEBOOKS)

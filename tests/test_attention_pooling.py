@@ -17,9 +17,17 @@ from hypothesis import strategies as st
 
 from attnlib.exercises import queries_keys_values as ex
 from attnlib.exercises.queries_keys_values import _PREDICT_MISTAKES, _WEIGHT_MISTAKES
-from attnlib.numpy import (bandwidth_loss_and_grad, fit_bandwidth, gaussian_kernel_scores,
-                           gaussian_kernel_weights, nadaraya_watson, qkv_projections,
-                           scaled_dot_product_attention, toy_regression, toy_target)
+from attnlib.numpy import (
+    bandwidth_loss_and_grad,
+    fit_bandwidth,
+    gaussian_kernel_scores,
+    gaussian_kernel_weights,
+    nadaraya_watson,
+    qkv_projections,
+    scaled_dot_product_attention,
+    toy_regression,
+    toy_target,
+)
 
 FAST = settings(max_examples=30, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])

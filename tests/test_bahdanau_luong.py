@@ -1,8 +1,6 @@
 """Bahdanau and Luong attention (attnlib.torch.bahdanau, .luong, .local) against formulas written here."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -10,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import attnlib
-from attnlib.torch import GRUEncoder, Seq2Seq, seq2seq_loss, train
-from attnlib.torch import alignments, BahdanauDecoder
+from attnlib.torch import BahdanauDecoder, GRUEncoder, Seq2Seq, alignments, seq2seq_loss, train
 
 torch.set_default_dtype(torch.float32)
 
@@ -132,10 +129,16 @@ def test_bahdanau_gradcheck_float64():
 
 # ----------------------------------------------------------------------------- Luong: concat, input feeding
 
-from attnlib.torch import MultiplicativeAttention  # noqa: E402
-from attnlib.torch import (gaussian_window, local_window_mask, LocalAttentionDecoder,
-                           LocalMonotonicAttention, LocalPredictiveAttention)
-from attnlib.torch import ConcatAttention, InputFeedingDecoder  # noqa: E402
+from attnlib.torch import (  # noqa: E402
+    ConcatAttention,
+    InputFeedingDecoder,
+    LocalAttentionDecoder,
+    LocalMonotonicAttention,
+    LocalPredictiveAttention,
+    MultiplicativeAttention,  # noqa: E402
+    gaussian_window,
+    local_window_mask,
+)
 
 
 @settings(max_examples=20, deadline=None)

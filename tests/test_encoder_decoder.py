@@ -9,11 +9,21 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attnlib.torch import load_checkpoint, save_checkpoint, seq2seq_loss, train
-from attnlib.torch import beam_search, beam_step, length_penalty
 from attnlib.experiments.encoder_decoder import attention_maps
-from attnlib.torch import (decoder_self_mask, label_smoothing_targets, noam_rate, noam_schedule,
-                           Transformer)
+from attnlib.torch import (
+    Transformer,
+    beam_search,
+    beam_step,
+    decoder_self_mask,
+    label_smoothing_targets,
+    length_penalty,
+    load_checkpoint,
+    noam_rate,
+    noam_schedule,
+    save_checkpoint,
+    seq2seq_loss,
+    train,
+)
 
 
 def make_model(seed=0, src_v=9, tgt_v=7, d=16, layers=2, dtype=torch.float64, scale=1.0):

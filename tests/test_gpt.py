@@ -12,9 +12,20 @@ import attnlib
 from attnlib import numpy as anp
 from attnlib.data import char_corpus, random_blocks
 from attnlib.experiments.gpt import train_language_model
-from attnlib.torch import (alibi_bias, alibi_slopes, evaluate_lm_loss, GPT, kv_cache_bytes, KVCache,
-                           LayerKVCache, lm_loss, next_token_probs, rope, sample_next,
-                           scaled_dot_product_attention)
+from attnlib.torch import (
+    GPT,
+    KVCache,
+    LayerKVCache,
+    alibi_bias,
+    alibi_slopes,
+    evaluate_lm_loss,
+    kv_cache_bytes,
+    lm_loss,
+    next_token_probs,
+    rope,
+    sample_next,
+    scaled_dot_product_attention,
+)
 
 KINDS = ("learned", "rope", "alibi")
 

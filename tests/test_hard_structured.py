@@ -10,12 +10,22 @@ from hypothesis import strategies as st
 
 from attnlib.data.lookup import lookup_data, segment_data, segment_tokens_to_text
 from attnlib.exercises import hard_structured as ex
-from attnlib.experiments.hard_structured import SegmentModel
-from attnlib.torch import crf_log_partition, crf_marginals, CRFAttention
-from attnlib.experiments.hard_structured import (attention_gradients, gradient_variance,
-                                                 lookup_loss, LookupModel)
-from attnlib.torch import HardAttention, MovingAverageBaseline, reinforce_loss
-from attnlib.torch import MultiplicativeAttention
+from attnlib.experiments.hard_structured import (
+    LookupModel,
+    SegmentModel,
+    attention_gradients,
+    gradient_variance,
+    lookup_loss,
+)
+from attnlib.torch import (
+    CRFAttention,
+    HardAttention,
+    MovingAverageBaseline,
+    MultiplicativeAttention,
+    crf_log_partition,
+    crf_marginals,
+    reinforce_loss,
+)
 
 
 def brute_force(scores, A, mask):

@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attnlib.exercises import masking as ex
-from attnlib.numpy import (causal_mask, combine_masks, key_padding_mask, padding_mask,
-                           scaled_dot_product_attention)
+from attnlib.numpy import causal_mask, combine_masks, key_padding_mask, padding_mask, scaled_dot_product_attention
 
 FAST = settings(max_examples=30, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])

@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attnlib.exercises import multi_head as ex
-from attnlib.numpy import (causal_mask, loglog_slope, merge_heads, multi_head_attention,
-                           padding_mask, split_heads)
+from attnlib.numpy import causal_mask, loglog_slope, merge_heads, multi_head_attention, padding_mask, split_heads
 
 FAST = settings(max_examples=30, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])

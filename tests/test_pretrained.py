@@ -15,9 +15,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnlib.data.minilm_files import minilm_model_dir
-from attnlib.pretrained import (BertConfig, BertEncoder, attention_rollout, basic_tokenize,
-                                load_bert_weights, load_minilm, mean_pooling, sentence_embeddings,
-                                telling_heads, weight_names, wordpiece)
+from attnlib.pretrained import (
+    BertConfig,
+    BertEncoder,
+    attention_rollout,
+    basic_tokenize,
+    load_bert_weights,
+    load_minilm,
+    mean_pooling,
+    sentence_embeddings,
+    telling_heads,
+    weight_names,
+    wordpiece,
+)
 
 TEXTS = [
     "The courier could not lift the parcel because it was too heavy.",

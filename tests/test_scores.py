@@ -13,9 +13,17 @@ from hypothesis import strategies as st
 
 from attnlib.exercises import alignment_scores as ex
 from attnlib.exercises.alignment_scores import _ADDITIVE_MISTAKES, _JACOBIAN_MISTAKES
-from attnlib.numpy import (additive_scores, concat_scores, dot_product_variance, dot_scores,
-                           entropy, general_scores, scaled_dot_scores, softmax_jacobian,
-                           softmax_saturation)
+from attnlib.numpy import (
+    additive_scores,
+    concat_scores,
+    dot_product_variance,
+    dot_scores,
+    entropy,
+    general_scores,
+    scaled_dot_scores,
+    softmax_jacobian,
+    softmax_saturation,
+)
 
 FAST = settings(max_examples=30, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])

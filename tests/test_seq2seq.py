@@ -5,14 +5,26 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from attnlib.data import reverse_task
 from attnlib.numpy import additive_scores
-from attnlib.torch import (AdditiveAttention, AttentionDecoder, count_parameters,
-                           evaluate_exact_match, exact_match, GRUDecoder, GRUEncoder,
-                           load_checkpoint, masked_softmax, MultiplicativeAttention,
-                           save_checkpoint, Seq2Seq, seq2seq_loss, sequence_cross_entropy, train)
+from attnlib.torch import (
+    AdditiveAttention,
+    AttentionDecoder,
+    GRUDecoder,
+    GRUEncoder,
+    MultiplicativeAttention,
+    Seq2Seq,
+    count_parameters,
+    evaluate_exact_match,
+    exact_match,
+    load_checkpoint,
+    masked_softmax,
+    save_checkpoint,
+    seq2seq_loss,
+    sequence_cross_entropy,
+    train,
+)
 
 
 def padded_batch(gen, V, lengths, L=None):

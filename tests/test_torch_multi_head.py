@@ -17,7 +17,7 @@ from torch.func import functional_call
 
 import attnlib.numpy as anp
 from attnlib.experiments.numpy_to_torch import attention_path_times, best_time, numerical_gradient
-from attnlib.torch import merge_heads, MultiHeadAttention, split_heads
+from attnlib.torch import MultiHeadAttention, merge_heads, split_heads
 
 FAST = settings(max_examples=30, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])

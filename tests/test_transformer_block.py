@@ -3,9 +3,12 @@ import pytest
 import torch
 from torch import nn
 
-from attnlib.experiments.transformer_block import (gradient_norms_by_depth, reverse_tagging_batch,
-                                                   sublayer_parameter_counts)
-from attnlib.torch import causal_mask, DecoderLayer, EncoderLayer, FeedForward, TransformerEncoder
+from attnlib.experiments.transformer_block import (
+    gradient_norms_by_depth,
+    reverse_tagging_batch,
+    sublayer_parameter_counts,
+)
+from attnlib.torch import DecoderLayer, EncoderLayer, FeedForward, TransformerEncoder, causal_mask
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 

@@ -5,8 +5,16 @@ import pytest
 import torch
 
 from attnlib.data import date_task, format_date, reverse_pairs, reverse_task
-from attnlib.data.translation import (BOS_ID, DATE_FORMATS, DEFAULT_TEST_FORMATS, DEFAULT_TEST_YEARS,
-                                      EOS_ID, PAD_ID, UNK_ID, Vocab)
+from attnlib.data.translation import (
+    BOS_ID,
+    DATE_FORMATS,
+    DEFAULT_TEST_FORMATS,
+    DEFAULT_TEST_YEARS,
+    EOS_ID,
+    PAD_ID,
+    UNK_ID,
+    Vocab,
+)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ a bool mask, True = real token) and may return a tensor or a Python float.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
 from attnlib.exercises.numpy_to_torch import _tensor_fn

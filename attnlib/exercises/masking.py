@@ -16,8 +16,14 @@ import math
 import numpy as np
 
 from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, failed, fresh, quietly
-from attnlib.numpy import (causal_mask, combine_masks, key_padding_mask, padding_mask,
-                           scaled_dot_product_attention, softmax)
+from attnlib.numpy import (
+    causal_mask,
+    combine_masks,
+    key_padding_mask,
+    padding_mask,
+    scaled_dot_product_attention,
+    softmax,
+)
 
 __all__ = ["check_combined_mask", "check_masked_attention", "report", "reset"]
 

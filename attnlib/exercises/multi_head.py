@@ -14,8 +14,14 @@ from __future__ import annotations
 import numpy as np
 
 from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
-from attnlib.numpy import (causal_mask, merge_heads, multi_head_attention, padding_mask,
-                           scaled_dot_product_attention, split_heads)
+from attnlib.numpy import (
+    causal_mask,
+    merge_heads,
+    multi_head_attention,
+    padding_mask,
+    scaled_dot_product_attention,
+    split_heads,
+)
 
 __all__ = ["check_split_heads", "check_multi_head_attention", "report", "reset"]
 

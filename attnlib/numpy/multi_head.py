@@ -17,10 +17,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from attnlib.shapes import check_num_heads
-
 from attnlib.numpy._validate import as_float_array
 from attnlib.numpy.scaled_dot_product import scaled_dot_product_attention
+from attnlib.shapes import check_num_heads
 
 
 def split_heads(x, num_heads: int) -> np.ndarray:

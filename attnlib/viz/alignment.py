@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from attnlib.viz.heatmap import attention_heatmap
 from attnlib.viz._display import show_png
+from attnlib.viz.heatmap import attention_heatmap
 
 __all__ = ["draw_alignment", "alignment_figure", "alignment_comparison", "alignment_frame",
            "alignment_explorer"]

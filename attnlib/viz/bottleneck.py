@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from attnlib.viz.heatmap import attention_heatmap
 from attnlib.viz._display import show_png
+from attnlib.viz.heatmap import attention_heatmap
 
 __all__ = ["accuracy_vs_length_figure", "examples_at_length", "bottleneck_frame",
            "bottleneck_snapshots", "bottleneck_explorer"]

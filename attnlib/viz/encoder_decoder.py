@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure

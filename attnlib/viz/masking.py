@@ -17,10 +17,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from attnlib.numpy import (causal_mask, combine_masks, key_padding_mask, padding_mask,
-                           scaled_dot_product_attention)
-from attnlib.viz.heatmap import attention_heatmap
+from attnlib.numpy import causal_mask, combine_masks, key_padding_mask, padding_mask, scaled_dot_product_attention
 from attnlib.viz._display import show_png
+from attnlib.viz.heatmap import attention_heatmap
 
 _MAX_LEN = 8
 _D_K = 4

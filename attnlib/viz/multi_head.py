@@ -9,8 +9,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attnlib.numpy import causal_mask, loglog_slope, multi_head_attention, two_head_example
-from attnlib.viz.heatmap import attention_heatmap
 from attnlib.viz._display import show_png
+from attnlib.viz.heatmap import attention_heatmap
 
 
 def head_heatmaps(weights, keys: Sequence[str], queries: Sequence[str] | None = None, *,

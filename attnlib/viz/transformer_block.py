@@ -5,7 +5,6 @@ The loss-curve explorer only looks up the runs of :func:`attnlib.torch.block_exp
 """
 from __future__ import annotations
 
-
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
