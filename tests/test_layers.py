@@ -197,3 +197,22 @@ def test_the_layer_check_catches_a_lazy_upward_import(fake_tree):
 def test_the_cycle_check_catches_a_cycle(fake_tree):
     bad = [c for c in cycles(graph()) if not package_cycle_ok(c)]
     assert any(set(c) == {"attnlib.torch.seq2seq.a", "attnlib.torch.seq2seq.b"} for c in bad), bad
+
+
+def test_every_public_definition_of_a_torch_module_is_exported():
+    """A class or function defined in an attnlib.torch module and not listed in its ``__all__``
+    would be missing from ``attnlib.torch`` (and from its API page)."""
+    missing = []
+    for path in sorted((PACKAGE / "torch").rglob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        exported = set()
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+                exported = {ast.literal_eval(e) for e in node.value.elts}
+        for node in tree.body:
+            if (isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_")
+                    and node.name not in exported):
+                missing.append(f"{path.relative_to(ROOT)}: {node.name}")
+    assert not missing, "public but not in __all__:\n" + "\n".join(missing)

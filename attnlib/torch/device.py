@@ -4,6 +4,9 @@ from __future__ import annotations
 import torch
 
 
+__all__ = ["default_device"]
+
+
 def default_device() -> torch.device:
     """Return ``cuda`` when a CUDA GPU is available, else ``mps`` on Apple silicon, else ``cpu``.
 

@@ -33,7 +33,7 @@ from attnlib.torch.attention.masks import padding_mask
 from attnlib.torch.decoding.greedy import greedy_decode
 from attnlib.torch.transformer.layers import TransformerDecoder, TransformerEncoder
 
-__all__ = ["Transformer", "shared_vocabulary_map"]
+__all__ = ["TransformerConfig", "Transformer", "shared_vocabulary_map"]
 
 
 def shared_vocabulary_map(source_vocab, target_vocab) -> list:
