@@ -10,6 +10,13 @@ The concepts live in subpackages, one layer each (imports only run downwards):
 
 This package re-exports every subpackage's ``__all__``, so ``from attnlib.torch import GPT``
 works. A chapter's experiments (runs, sweeps, measurements) are in :mod:`attnlib.experiments`.
+
+One rule for ``need_weights`` everywhere: an attention operation (``scaled_dot_product_attention``,
+``MultiHeadAttention``, ``CausalSelfAttention``) always returns a pair ``(output, weights)``, with
+``weights`` None when ``need_weights=False`` (as ``torch.nn.MultiheadAttention`` does); what is built
+from them (layers, stacks, models: ``EncoderLayer``, ``GPTBlock``, ``TransformerEncoder``, ``GPT``,
+``Seq2Seq``, ``Transformer``) returns its output alone, or ``(output, weights)`` when
+``need_weights=True``. (BERT keeps ``output_attentions``, the name of the library it mirrors.)
 """
 from attnlib.torch import attention as _attention
 from attnlib.torch import decoding as _decoding

@@ -149,12 +149,13 @@ class GPTBlock(nn.Module):
 
         Returns
         -------
-        x : torch.Tensor, shape (B, T, d_model)
-        weights : torch.Tensor, shape (B, H, T, past + T), or None
+        torch.Tensor, shape (B, T, d_model)
+            Or ``(output, weights (B, H, T, past + T))`` when ``need_weights`` is True.
         """
         a, weights = self.attn(self.ln1(x), cache, need_weights)
         x = x + a
-        return x + self.dropout(self.ffn(self.ln2(x))), weights
+        x = x + self.dropout(self.ffn(self.ln2(x)))
+        return (x, weights) if need_weights else x
 
 
 class GPT(nn.Module):
@@ -278,8 +279,10 @@ class GPT(nn.Module):
         x = self.drop(x)
         all_weights = []
         for i, block in enumerate(self.blocks):
-            x, w = block(x, cache[i] if cache is not None else None, need_weights)
-            all_weights.append(w)
+            x = block(x, cache[i] if cache is not None else None, need_weights)
+            if need_weights:
+                x, w = x
+                all_weights.append(w)
         logits = self.head(self.ln_f(x))
         return (logits, all_weights) if need_weights else logits
 
