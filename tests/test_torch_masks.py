@@ -6,8 +6,14 @@ import pytest
 import torch
 
 import attnlib.numpy as anp
-from attnlib.torch import (causal_mask, decoder_self_mask, greedy_decode, masked_softmax, padding_mask,
-                           scaled_dot_product_attention)
+from attnlib.torch import (
+    causal_mask,
+    decoder_self_mask,
+    greedy_decode,
+    masked_softmax,
+    padding_mask,
+    scaled_dot_product_attention,
+)
 
 
 @pytest.mark.parametrize("L_q, L_k", [(1, 1), (3, 3), (2, 5), (5, 2), (0, 3)])
