@@ -3,8 +3,6 @@ brute-force loops, formulas written here, and transformers' BertModel for the Mi
 from __future__ import annotations
 
 import importlib.metadata
-import itertools
-import os
 from collections import Counter
 
 import numpy as np
@@ -228,14 +226,13 @@ def test_tokenize():
                                                                   "don", "t"]
 
 
-def test_corpus_is_deterministic_and_cached(tmp_path, monkeypatch):
+def test_corpus_is_shipped_and_writes_no_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ATTNLIB_CACHE", str(tmp_path))
-    first = corpus_mod.stdlib_corpus(refresh=True)
-    files = list(tmp_path.glob("stdlib-corpus-*.txt"))
-    assert len(files) == 1
-    second = corpus_mod.stdlib_corpus(refresh=True)
-    cached = corpus_mod.stdlib_corpus()
-    assert first == second == cached
+    first = corpus_mod.stdlib_corpus()
+    with pytest.warns(DeprecationWarning):  # refresh is ignored: nothing is rebuilt at run time
+        second = corpus_mod.stdlib_corpus(refresh=True)
+    assert list(tmp_path.iterdir()) == []
+    assert first == second == corpus_mod.read_corpus().split(" ")
     assert len(first) > 100_000
     assert all(t.isalpha() and t.islower() and t.isascii() for t in first[:5000])
     assert list(corpus_mod.CORPUS_MODULES) == sorted(corpus_mod.CORPUS_MODULES)

@@ -1,27 +1,37 @@
-"""A corpus that needs no download: the Python standard library's own documentation.
+"""A corpus that needs no download: the Python standard library's own documentation, shipped.
 
-:func:`stdlib_corpus` collects the docstrings of a fixed, sorted list of standard-library modules
+The corpus is the text of the docstrings of a fixed, sorted list of standard-library modules
 (:data:`CORPUS_MODULES`: each module, its public classes, their methods and its public functions)
-and the reference topics that ship with Python in :mod:`pydoc_data.topics` (what ``help("if")``
-shows), lowercases the text and splits it into words with :func:`tokenize`. For a given Python
-version the result is always the same list of tokens; it is cached on disk, so only the first
-call imports the modules.
+and of the reference topics that ship with Python in :mod:`pydoc_data.topics` (what ``help("if")``
+shows), lowercased and split into words with :func:`tokenize`.
 
-The cache lives in ``$ATTNLIB_CACHE`` if that is set, else in ``~/.cache/attnlib``.
+Those docstrings differ from one Python build to the next, and even with what the interpreter has
+imported before (IPython replaces ``input`` and the hooks of :mod:`sys`, importing PyTorch wraps
+:func:`inspect.getfile`). So the corpus was built once and **ships with attnlib**, compressed:
+``attnlib/data/files/stdlib_corpus.txt.gz`` (the tokens joined by single spaces), next to the
+manifest ``stdlib_corpus.json`` that records the SHA-256 of the uncompressed text, the number of
+tokens, the Python that built it, the module list and the command that rebuilds it
+(``python -m attnlib.course.build_corpus``, a maintainer tool). :func:`stdlib_corpus` only reads
+that file and checks its SHA-256, so every machine and every Python version gets the same tokens;
+nothing is built or cached at run time.
 """
 from __future__ import annotations
 
+import functools
+import gzip
 import hashlib
-import importlib
-import inspect
+import importlib.resources
+import json
 import os
 import re
-import sys
 import warnings
 from pathlib import Path
 
-#: The modules whose docstrings make up the corpus, sorted. A module that does not import on
-#: this platform is skipped (the cache file name records the Python version).
+__all__ = ["CORPUS_MODULES", "CORPUS_FILE", "MANIFEST_FILE", "CorpusIntegrityError", "cache_dir",
+           "corpus_manifest", "files_dir", "read_corpus", "stdlib_corpus", "tokenize"]
+
+#: The modules whose docstrings make up the corpus, sorted. A module that did not import where the
+#: corpus was built is skipped (the manifest lists those).
 CORPUS_MODULES = tuple(sorted("""
     abc argparse array ast asyncio base64 bdb binascii bisect builtins bz2 calendar cmath cmd code
     codecs collections colorsys concurrent.futures configparser contextlib copy csv ctypes
@@ -38,6 +48,11 @@ CORPUS_MODULES = tuple(sorted("""
     warnings wave weakref webbrowser xml.dom.minidom xml.etree.ElementTree xml.sax zipapp zipfile
     zipimport zlib zoneinfo
 """.split()))
+
+#: Names of the shipped corpus and of its manifest, in ``attnlib/data/files/``.
+CORPUS_FILE = "stdlib_corpus.txt.gz"
+MANIFEST_FILE = "stdlib_corpus.json"
+REBUILD_COMMAND = "python -m attnlib.course.build_corpus"
 
 _WORD = re.compile(r"[a-z]+")
 
@@ -60,7 +75,10 @@ def tokenize(text: str) -> list[str]:
 
 
 def cache_dir() -> Path:
-    """The folder where attnlib caches what it builds: ``$ATTNLIB_CACHE`` or ``~/.cache/attnlib``.
+    """A folder for caches: ``$ATTNLIB_CACHE`` or ``~/.cache/attnlib``.
+
+    The standard-library corpus no longer uses it (it ships with attnlib); it stays for code
+    that keeps its own derived files, which should be keyed on the content they derive from.
 
     Returns
     -------
@@ -72,67 +90,105 @@ def cache_dir() -> Path:
     return path
 
 
-def _docstrings(module) -> list[str]:
-    """Docstrings of a module, its public classes (and their methods) and its public functions."""
-    docs, seen = [], set()
-
-    def add(obj):
-        doc = inspect.getdoc(obj)
-        if doc and id(obj) not in seen:
-            seen.add(id(obj))
-            docs.append(doc)
-
-    add(module)
-    for name, obj in sorted(vars(module).items()):
-        if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
-            continue
-        if inspect.isclass(obj):
-            add(obj)
-            for attr, member in sorted(vars(obj).items()):
-                if not attr.startswith("_") and (inspect.isfunction(member)
-                                                 or inspect.ismethoddescriptor(member)):
-                    add(member)
-        elif inspect.isfunction(obj) or inspect.isbuiltin(obj):
-            add(obj)
-    return docs
+class CorpusIntegrityError(RuntimeError):
+    """The shipped corpus does not match its manifest (a damaged or hand-edited file)."""
 
 
-def _build_text(modules) -> str:
-    parts = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for name in modules:
-            try:
-                module = importlib.import_module(name)
-            except Exception:  # e.g. a module this platform lacks
-                continue
-            parts.extend(_docstrings(module))
-        from pydoc_data.topics import topics
-        parts.extend(topics[key] for key in sorted(topics))
-    return "\n".join(parts)
+def files_dir() -> Path:
+    """The folder of the data files that ship with attnlib (``attnlib/data/files``).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return Path(str(importlib.resources.files("attnlib.data"))) / "files"
 
 
-def stdlib_corpus(refresh: bool = False) -> list[str]:
-    """The tokens of the standard-library documentation corpus (about 200,000 on Python 3.11).
+def corpus_manifest(folder: Path | str | None = None) -> dict:
+    """The manifest of the shipped corpus: SHA-256, token count, provenance, module list.
 
     Parameters
     ----------
-    refresh : bool
-        Rebuild the corpus even if a cached copy exists.
+    folder : path, optional
+        Where the corpus and its manifest lie (default :func:`files_dir`).
+
+    Returns
+    -------
+    dict
+        Keys include ``"sha256"`` (of the uncompressed text), ``"tokens"``, ``"characters"``,
+        ``"built_with"`` (``sys.version``, implementation, platform), ``"modules"``,
+        ``"modules_skipped"`` and ``"command"``.
+    """
+    path = Path(folder or files_dir()) / MANIFEST_FILE
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_corpus(folder: Path | str | None = None) -> str:
+    """The uncompressed text of the corpus (tokens joined by single spaces), checked against its manifest.
+
+    Parameters
+    ----------
+    folder : path, optional
+        Where the corpus and its manifest lie (default :func:`files_dir`).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    CorpusIntegrityError
+        When the SHA-256 or the number of tokens of the text differs from the manifest's.
+    """
+    folder = Path(folder or files_dir())
+    manifest = corpus_manifest(folder)
+    path = folder / manifest.get("file", CORPUS_FILE)
+    data = gzip.decompress(path.read_bytes())
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != manifest["sha256"]:
+        raise CorpusIntegrityError(
+            f"{path} does not match {folder / MANIFEST_FILE}: its text has SHA-256 {digest}, the "
+            f"manifest records {manifest['sha256']}. Restore the file from the repository, or (a "
+            f"maintainer) rebuild both with `{manifest.get('command', REBUILD_COMMAND)}`.")
+    text = data.decode("ascii")
+    n = text.count(" ") + 1 if text else 0
+    if n != manifest["tokens"]:
+        raise CorpusIntegrityError(f"{path} holds {n} tokens, its manifest records {manifest['tokens']}")
+    return text
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_tokens() -> tuple[str, ...]:
+    return tuple(read_corpus().split(" "))
+
+
+def stdlib_corpus(refresh: bool | None = None) -> list[str]:
+    """The tokens of the standard-library documentation corpus (198,637 of them), as shipped.
+
+    The same list on every machine and Python version: it is read from the file that ships with
+    attnlib (checked against the SHA-256 in its manifest), not built from the running
+    interpreter, and nothing is written to disk.
+
+    Parameters
+    ----------
+    refresh : bool, optional
+        Deprecated and ignored (the corpus used to be built and cached on first use). To rebuild
+        the shipped file, a maintainer runs ``python -m attnlib.course.build_corpus``.
 
     Returns
     -------
     list of str
         The tokens in order: docstrings module by module (in the order of
-        :data:`CORPUS_MODULES`), then the reference topics of :mod:`pydoc_data.topics`.
+        :data:`CORPUS_MODULES`), then the reference topics of :mod:`pydoc_data.topics`. A new
+        list on each call.
+
+    Raises
+    ------
+    CorpusIntegrityError
+        When the shipped file does not match its manifest.
     """
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    digest = hashlib.sha256(" ".join(CORPUS_MODULES).encode()).hexdigest()[:10]
-    path = cache_dir() / f"stdlib-corpus-py{version}-{digest}.txt"
-    if path.exists() and not refresh:
-        return path.read_text(encoding="utf-8").split()
-    tokens = tokenize(_build_text(CORPUS_MODULES))
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(" ".join(tokens), encoding="utf-8")
-    tmp.replace(path)  # atomic: a reader never sees half a file
-    return tokens
+    if refresh is not None:
+        warnings.warn("stdlib_corpus(refresh=...) is ignored: the corpus ships with attnlib and is "
+                      "never rebuilt at run time (maintainers: python -m attnlib.course.build_corpus)",
+                      DeprecationWarning, stacklevel=2)
+    return list(_shipped_tokens())

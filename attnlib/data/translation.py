@@ -305,8 +305,12 @@ class TranslationTask:
 
 # ----------------------------------------------------------------------------- dates
 
-MONTHS = [calendar.month_name[m] for m in range(1, 13)]
-WEEKDAYS = [calendar.day_name[d] for d in range(7)]
+# Written out, not taken from `calendar.month_name` / `calendar.day_name`: those follow the
+# LC_TIME locale (strftime), so a program that called locale.setlocale() before this module was
+# imported would get "März" or "lundi" and a different task.
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December"]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
 def _ordinal(n: int) -> str:

@@ -100,7 +100,8 @@ def telling_heads(weights: Sequence[torch.Tensor], referents: Sequence[int], k: 
     for w, r in zip(weights, referents):
         others = torch.cat([w[..., :r], w[..., r + 1:]], dim=-1)
         score = score + w[..., r] - others.amax(-1)
-    order = torch.argsort(score.flatten(), descending=True)[:k]
+    # stable: equal scores keep (layer, head) order on every device and build
+    order = torch.argsort(score.flatten(), descending=True, stable=True)[:k]
     H = score.shape[1]
     return [(int(i) // H, int(i) % H, round(float(score.flatten()[i]), 4)) for i in order]
 
