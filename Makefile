@@ -4,6 +4,7 @@
 #   make execute    re-execute every chapter notebook in place, storing outputs and widget state
 #   make exercises  write learner notebooks (solutions removed) into _build/exercises
 #   make bench      print the performance table (ratios against references, one run)
+#   make gpu-check  on a CUDA GPU: the tests marked cuda, then the bench rows on the GPU, one table
 #   make lab        open JupyterLab on the chapters
 SHELL := bash
 .DEFAULT_GOAL := book
@@ -19,7 +20,7 @@ NOTEBOOKS := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoi
 # runtimes are measured this way. `make bench` keeps the default threads (it times large kernels).
 ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: setup lint book test unit nbval browser execute exercises bench lab clean constraints
+.PHONY: setup lint book test unit nbval browser execute exercises bench gpu-check lab clean constraints
 
 # The environment: re-installed only when its inputs change.
 $(STAMP): requirements.txt constraints.txt pyproject.toml
@@ -70,6 +71,11 @@ exercises: setup
 
 bench: setup
 	$(PY) -m attnlib.course.bench
+
+# The tests marked `cuda` (elsewhere they skip), then every bench row on the GPU; needs a CUDA torch.
+gpu-check: setup
+	$(PYTEST) -m cuda -rs tests
+	$(PY) -m attnlib.course.bench --device cuda
 
 lab: setup
 	$(VENV)/bin/jupyter lab chapters

@@ -43,10 +43,11 @@ def test_first_cell_installs_attnlib_in_colab_from_the_configured_repository(pat
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_states_a_runtime_under_two_minutes(path):
+def test_notebook_states_a_runtime(path):
+    # Whether it keeps to the budget is checked on the times nbval measures (chapters/conftest.py,
+    # runtime_failures below), not on this number, which `make execute` stored some other day.
     seconds = cn.runtime_seconds(read(path))
     assert seconds is not None, "no runtime cell: run `make execute`"
-    assert seconds <= 120, f"notebook runs {seconds} s; the course target is at most 2 minutes"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -102,6 +103,27 @@ def test_runtime_rounding_is_stable_and_upward():
     assert cn.round_runtime(61) == 75
     assert cn.runtime_text(61) == "about 1 min 15 s"
     assert cn.runtime_text(119) == "about 2 min"
+
+
+def test_measured_runtimes_fail_only_above_the_slack():
+    budget, slack = cn.RUNTIME_BUDGET_S, cn.RUNTIME_SLACK
+    assert budget == 120 and slack == 2  # the design's 2 minutes; a loaded machine gets twice that
+    ok = {"a.ipynb": budget * 1.5, "b.ipynb": 3.0}  # over the budget, within the slack: printed only
+    assert cn.runtime_failures(ok) == []
+    [failure] = cn.runtime_failures({**ok, "c.ipynb": budget * slack + 1})
+    assert failure.startswith("c.ipynb ran 241 s")
+    many = {f"{i}.ipynb": budget * 1.9 for i in range(12)}  # each within, together over 2 x 20 min
+    assert len(cn.runtime_failures(many)) == 1
+    assert cn.runtime_failures({}) == []  # nothing ran, nothing to check
+
+
+def test_runtime_table_marks_over_budget_and_failures():
+    table = cn.runtime_table({"a.ipynb": 3.0, "b.ipynb": 130.0, "c.ipynb": 300.0},
+                             {"a.ipynb": 4, "b.ipynb": 5, "c.ipynb": 6}, {"a.ipynb": 5})
+    rows = {line.split()[0]: line for line in table.splitlines()}
+    assert rows["a.ipynb"].split()[1:] == ["4", "3.0", "s", "5", "s"]
+    assert rows["b.ipynb"].endswith("over budget") and rows["c.ipynb"].endswith("FAIL")
+    assert "433.0 s" in rows["total"] and "15" in rows["total"].split()
 
 
 def test_every_attnlib_module_is_in_the_api_reference():

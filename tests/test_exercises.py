@@ -14,6 +14,7 @@ import pytest
 
 from attnlib.exercises import Case, Chapter, CheckResult, Exercise, Mistake
 from attnlib.exercises import why_attention as ex
+from attnlib.exercises.core import catalogue_problem
 
 
 @pytest.fixture(autouse=True)
@@ -227,6 +228,52 @@ def test_cases_tell_every_catalogued_mistake_apart(ex_name, mistake):
     """The catalogue's own implementation of each mistake is recognised as that mistake, no other."""
     m = next(m for m in EXERCISES[ex_name].mistakes if m.name == mistake)
     assert CHECKERS[ex_name](m.fn).mistake == mistake
+
+
+def _every_catalogued_mistake():
+    import importlib
+    import pkgutil
+
+    import attnlib.exercises
+    for info in pkgutil.iter_modules(attnlib.exercises.__path__):
+        module = importlib.import_module(f"attnlib.exercises.{info.name}")
+        for exercise in [v for v in vars(module).values() if isinstance(v, Exercise)]:
+            for m in exercise.mistakes:
+                yield pytest.param(exercise, m, id=f"{info.name}-{exercise.name}-{m.name}")
+
+
+@pytest.mark.parametrize("exercise, mistake", list(_every_catalogued_mistake()))
+def test_every_chapters_catalogued_mistakes_can_be_diagnosed(exercise, mistake):
+    """In every chapter, each catalogued mistake runs on some case and is named where it runs."""
+    assert catalogue_problem(exercise, mistake) == ""
+
+
+def _doubling(mistakes):
+    cases = lambda: [Case((np.arange(3.0),), "three numbers"), Case((np.ones((2, 2)),), "a 2 x 2 array")]
+    return Exercise(name="double", call="fn(x)", arg_names=("x",), out_axes=(), dims=lambda x: {},
+                    reference=lambda x: 2 * x, cases=cases, mistakes=mistakes, hint="Multiply by two.")
+
+
+def test_a_mistake_that_crashes_on_every_case_fails_the_catalogue_check():
+    def broken(x):  # meant to be "tripled", but a typo makes it raise on every case
+        return 3 * x.nonexistent
+
+    crashing = Mistake("tripled", "You tripled it.", broken)
+    problem = catalogue_problem(_doubling((crashing,)), crashing)
+    assert "raises on every case" in problem and "AttributeError" in problem
+    # Raising on some cases is fine, as long as the cases where it runs name it.
+    partly = Mistake("tripled", "You tripled it.", lambda x: 3 * x if x.ndim == 1 else x.nonexistent)
+    assert catalogue_problem(_doubling((partly,)), partly) == ""
+
+
+def test_a_mistake_the_cases_cannot_tell_from_an_earlier_one_fails_the_catalogue_check():
+    tripled = Mistake("tripled", "You tripled it.", lambda x: 3 * x)
+    also = Mistake("x_plus_2x", "You added x to 2 x.", lambda x: x + 2 * x)  # the same numbers
+    ex_ = _doubling((tripled, also))
+    assert catalogue_problem(ex_, tripled) == ""
+    assert "diagnosed as 'tripled'" in catalogue_problem(ex_, also)
+    right = Mistake("right", "Not a mistake.", lambda x: x * 2)
+    assert "diagnosed as 'passed'" in catalogue_problem(_doubling((right,)), right)
 
 
 def test_two_mistakes_at_once_name_the_one_seen_on_most_cases():

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from attnlib.exercises import encoder_decoder, gpt, pretrained_encoder, transformer_block
+from attnlib.exercises.core import catalogue_problem
 
 MODULES = {"transformer_block": transformer_block, "encoder_decoder": encoder_decoder, "gpt": gpt,
            "pretrained_encoder": pretrained_encoder}
@@ -175,8 +176,11 @@ def test_every_catalogued_mistake_gets_its_own_diagnosis(module, exercise, mista
             crashes.append(err)
     if crashes:  # the learner sees the crash, with the exercise's hint, rather than a diagnosis
         assert "raised" in result.message and "Hint" in result.message
-        return
-    assert result.mistake == mistake.name, (result.mistake, result.message)
+    else:
+        assert result.mistake == mistake.name, (result.mistake, result.message)
+    # Either way the mistake must run on some case and be named there: one that crashes on every
+    # case is never compared with anything, so no learner could ever get its diagnosis.
+    assert catalogue_problem(exercise, mistake) == ""
 
 
 # ----------------------------------------------------------------------------- learner-style mistakes

@@ -4,7 +4,9 @@ Timings on shared machines are noisy, so each row times ours and the reference i
 several times, and reports medians and their ratio. Nothing here fails on a slow day: the
 table is for reading (and for the closing notes of the issues that set the targets).
 
-Usage: ``python -m attnlib.course.bench [--repeats N] [--only NAME]``.
+Usage: ``python -m attnlib.course.bench [--repeats N] [--only NAME] [--device cpu|cuda|auto]``.
+Every row runs on one device, the CPU unless ``--device`` says otherwise (``make gpu-check``
+passes ``cuda``); the targets are the design's, set for the CPU.
 """
 from __future__ import annotations
 
@@ -30,20 +32,43 @@ class Row:
         return self.ours_s / self.ref_s
 
 
-def time_pair(ours: Callable[[], object], ref: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Median seconds of ``ours`` and ``ref``, run alternately after one warm-up each."""
+def time_pair(ours: Callable[[], object], ref: Callable[[], object], repeats: int,
+              device=None) -> tuple[float, float]:
+    """Median seconds of ``ours`` and ``ref``, run alternately after one warm-up each.
+
+    On a CUDA ``device`` each run is timed up to ``torch.cuda.synchronize()``: kernels run
+    asynchronously, and the clock would otherwise stop when they are queued, not done.
+    """
+    sync = lambda: None  # noqa: E731
+    if device is not None and getattr(device, "type", str(device)) == "cuda":
+        import torch
+        sync = torch.cuda.synchronize
     ours(), ref()
     a, b = [], []
     for _ in range(repeats):
         for fn, acc in ((ours, a), (ref, b)):
+            sync()
             start = time.perf_counter()
             fn()
+            sync()
             acc.append(time.perf_counter() - start)
     return statistics.median(a), statistics.median(b)
 
 
-def sdpa_rows(repeats: int) -> list[Row]:
-    """attnlib's scaled dot-product attention (NumPy and PyTorch) against PyTorch's SDPA on CPU."""
+def torch_device(name: str | None = None):
+    """``name`` ("cpu", "cuda", ...) as a torch.device; "auto" is attnlib's default_device() (the
+    GPU when there is one); None is the CPU."""
+    import torch
+
+    from attnlib.torch import default_device
+    if name == "auto":
+        return default_device()
+    return torch.device(name or "cpu")
+
+
+def sdpa_rows(repeats: int, device=None) -> list[Row]:
+    """attnlib's scaled dot-product attention (NumPy and PyTorch) against PyTorch's SDPA, on
+    ``device`` (the CPU by default; the NumPy row only there)."""
     import torch
     import torch.nn.functional as F
 
@@ -51,16 +76,21 @@ def sdpa_rows(repeats: int) -> list[Row]:
     from attnlib import numpy as anp
     from attnlib import torch as atorch
 
+    device = torch_device(device)
+    on_cpu = device.type == "cpu"
     attnlib.seed(0)
     shape = (4, 8, 1024, 64)
     q, k, v = (torch.randn(shape) for _ in range(3))
     qn, kn, vn = (t.numpy() for t in (q, k, v))
+    q, k, v = (t.to(device) for t in (q, k, v))
     ref = lambda: F.scaled_dot_product_attention(q, k, v)
     # Same numbers first: a fast wrong answer is no answer.
     expected = ref()
-    for out in (atorch.scaled_dot_product_attention(q, k, v, need_weights=False)[0],
-                atorch.scaled_dot_product_attention(q, k, v)[0],
-                torch.from_numpy(anp.scaled_dot_product_attention(qn, kn, vn)[0])):
+    outs = [atorch.scaled_dot_product_attention(q, k, v, need_weights=False)[0],
+            atorch.scaled_dot_product_attention(q, k, v)[0]]
+    if on_cpu:
+        outs.append(torch.from_numpy(anp.scaled_dot_product_attention(qn, kn, vn)[0]))
+    for out in outs:
         err = (out - expected).abs().max().item()
         if err > 1e-4:
             raise AssertionError(f"attention output differs from torch SDPA by {err}")
@@ -68,12 +98,13 @@ def sdpa_rows(repeats: int) -> list[Row]:
         ("attnlib.torch SDPA, need_weights=False", lambda: atorch.scaled_dot_product_attention(
             q, k, v, need_weights=False), "<= 1.1"),
         ("attnlib.torch SDPA, need_weights=True", lambda: atorch.scaled_dot_product_attention(q, k, v), "<= 2.0"),
-        ("attnlib.numpy SDPA (float32)", lambda: anp.scaled_dot_product_attention(qn, kn, vn), "-"),
     ]
+    if on_cpu:
+        cases.append(("attnlib.numpy SDPA (float32)", lambda: anp.scaled_dot_product_attention(qn, kn, vn), "-"))
     rows = []
     with torch.inference_mode():
         for what, ours, target in cases:
-            ours_s, ref_s = time_pair(ours, ref, repeats)
+            ours_s, ref_s = time_pair(ours, ref, repeats, device)
             rows.append(Row(what, "x".join(map(str, shape)), ours_s, ref_s,
                             "torch.nn.functional.scaled_dot_product_attention", target))
     return rows
@@ -89,14 +120,16 @@ class Result:
 
 
 # Later chapters append their benchmark functions to these lists (each function takes the
-# number of repeats): speed rows, timed against a reference, and results rows.
-BENCHMARKS: list[Callable[[int], list[Row]]] = [sdpa_rows]
-RESULTS: list[Callable[[int], list[Result]]] = []
+# number of repeats and the device to run on: a torch.device, or None for the function's usual
+# one): speed rows, timed against a reference, and results rows.
+BENCHMARKS: list[Callable[..., list[Row]]] = [sdpa_rows]
+RESULTS: list[Callable[..., list[Result]]] = []
 
 
-def encoder_decoder_results(repeats: int) -> list[Result]:
+def encoder_decoder_results(repeats: int, device=None) -> list[Result]:
     """The encoder-decoder Transformer on the date task: trained once with the chapter's recipe
-    (default threads), its test exact match and its training seconds."""
+    (default threads) on ``device`` (the CPU by default), its test exact match and its training
+    seconds."""
     import os
 
     import attnlib
@@ -107,12 +140,14 @@ def encoder_decoder_results(repeats: int) -> list[Result]:
     attnlib.seed(0)
     task = date_task(test_formats=())
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    model, history = train_transformer(task, progress=False, device="cpu")
+    device = torch_device(device)
+    model, history = train_transformer(task, progress=False, device=device)
     acc = evaluate_exact_match(model, task, task.test)
     recipe = ", ".join(f"{k}={v}" for k, v in asdict(DATE_RECIPE).items())
     return [Result(f"Transformer exact match, date task (test_formats=()), test split ({recipe})",
                    f"{acc:.4f}", ">= 0.99", acc >= 0.99),
-            Result("Transformer training seconds on the date task (CPU, default threads, "
+            Result(f"Transformer training seconds on the date task ({device.type.replace('cpu', 'CPU')}, "
+                   "default threads, "
                    f"load average {load:.1f} at start)", f"{history.train_seconds:.1f}", "<= 90",
                    history.train_seconds <= 90)]
 
@@ -120,8 +155,9 @@ def encoder_decoder_results(repeats: int) -> list[Result]:
 RESULTS.append(encoder_decoder_results)
 
 
-def minilm_rows(repeats: int) -> list[Row]:
-    """attnlib's all-MiniLM-L6-v2 forward (attention weights returned) against transformers' BertModel."""
+def minilm_rows(repeats: int, device=None) -> list[Row]:
+    """attnlib's all-MiniLM-L6-v2 forward (attention weights returned) against transformers'
+    BertModel, on ``device`` (the CPU by default)."""
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -131,9 +167,10 @@ def minilm_rows(repeats: int) -> list[Row]:
     from attnlib.data.minilm_files import minilm_model_dir
     from attnlib.pretrained import load_minilm
 
-    model, _ = load_minilm(device="cpu")
+    device = torch_device(device)
+    model, _ = load_minilm(device=device)
     ref = BertModel.from_pretrained(str(minilm_model_dir()), local_files_only=True,
-                                    attn_implementation="eager").eval()
+                                    attn_implementation="eager").to(device).eval()
     g = torch.Generator().manual_seed(0)
     B, L = 32, 64
     lengths = torch.randint(L // 3, L + 1, (B,), generator=g)
@@ -141,6 +178,7 @@ def minilm_rows(repeats: int) -> list[Row]:
     mask = (torch.arange(L)[None, :] < lengths[:, None]).long()
     ids = torch.randint(1000, 30000, (B, L), generator=g) * mask
     ids[:, 0] = 101
+    ids, mask = ids.to(device), mask.to(device)
     ours = lambda: model(ids, mask, output_attentions=True)  # noqa: E731
     theirs = lambda: ref(input_ids=ids, attention_mask=mask, output_attentions=True)  # noqa: E731
     with torch.inference_mode():
@@ -148,7 +186,7 @@ def minilm_rows(repeats: int) -> list[Row]:
         err = max((x - y).abs().max().item() for x, y in zip(a.attentions, b.attentions))
         if err > 1e-5:
             raise AssertionError(f"MiniLM attention differs from BertModel by {err}")
-        ours_s, ref_s = time_pair(ours, theirs, repeats)
+        ours_s, ref_s = time_pair(ours, theirs, repeats, device)
     return [Row("attnlib.pretrained MiniLM forward, attentions returned", f"{B}x{L} tokens (padded)",
                 ours_s, ref_s, "transformers BertModel (eager, output_attentions)", "<= 1.2")]
 
@@ -156,18 +194,19 @@ def minilm_rows(repeats: int) -> list[Row]:
 BENCHMARKS.append(minilm_rows)
 
 
-def gpt_kv_cache_results(repeats: int) -> list[Result]:
+def gpt_kv_cache_results(repeats: int, device=None) -> list[Result]:
     """Chapter 15: greedy generation of 256 tokens with and without the KV cache (same tokens?).
 
     A realistic small GPT (d_model 256, 4 layers, 8 heads, block 512, character vocabulary of
-    27, random weights: speed does not depend on them), a 64-token prompt.
+    27, random weights: speed does not depend on them), a 64-token prompt, on ``device``
+    (by default :func:`attnlib.torch.default_device`; ``make bench`` passes the CPU).
     """
     import attnlib
     from attnlib.experiments.gpt import kv_cache_speedup
     from attnlib.torch import GPT, default_device
 
     attnlib.seed(0)
-    model = GPT(27, 512, 256, 8, 4).to(default_device()).eval()
+    model = GPT(27, 512, 256, 8, 4).to(default_device() if device is None else device).eval()
     r = kv_cache_speedup(model, prompt_len=64, new_tokens=256, repeats=max(1, min(repeats, 3)))
     return [Result("GPT generation, KV cache vs re-forwarding the prefix (256 new tokens, d=256, 4 layers)",
                    f"{r['speedup']:.1f}x (cached {r['cached_s'] * 1e3:.0f} ms, uncached "
@@ -200,15 +239,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--only", default="", help="run only the functions whose name contains this")
+    parser.add_argument("--device", default="cpu",
+                        help="where every row runs: cpu (the default; the targets are set for it), cuda, "
+                             "or auto (attnlib.torch.default_device())")
     args = parser.parse_args(argv)
     import platform
 
     import torch
-    rows = [row for bench in BENCHMARKS if args.only in bench.__name__ for row in bench(args.repeats)]
+    device = torch_device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("--device cuda: no CUDA GPU here (torch.cuda.is_available() is False)", file=sys.stderr)
+        return 2
+    where = device.type
+    if device.type == "cuda":
+        where += f" ({torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda})"
+    rows = [row for bench in BENCHMARKS if args.only in bench.__name__ for row in bench(args.repeats, device)]
     print(f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; medians of {args.repeats} interleaved runs.\n")
+          f"{torch.get_num_threads()} threads; device: {where}; medians of {args.repeats} interleaved runs.\n")
     print(markdown_table(rows))
-    results = [r for fn in RESULTS if args.only in fn.__name__ for r in fn(args.repeats)]
+    results = [r for fn in RESULTS if args.only in fn.__name__ for r in fn(args.repeats, device)]
     if results:
         print("\n" + results_table(results))
     return 0

@@ -62,12 +62,15 @@ def _exact_cases():
     t2 = _ids([[5, 6, 7, 8, 2], [6, 2], [7, 7, 2]], 0)
     p2 = _ids([[5, 6, 7, 8], [6, 2], [7, 7, 2]], 0)            # row 0 stopped before <eos>
     t3 = _ids([[5, 6, 2], [6, 2], [7, 2]], 0)
-    p3 = _ids([[5, 6, 2], [6, 2, 9, 9], [7, 2]], 0)            # row 1 runs on after <eos>
+    # Row 1 runs on after <eos>, row 0 has a wrong token: comparing only the target's real
+    # positions gives 2/3 here, token accuracy 6/7 (the only case that tells those two apart).
+    p3 = _ids([[5, 9, 2], [6, 2, 9, 9], [7, 2]], 0)
     t4 = _ids([[5, 6, 2], [6, 7, 8, 2]], 1)
     p4 = _ids([[5, 6, 2], [6, 7, 8, 9, 2]], 1)                 # pad_id 1; row 1 too long
     return [Case((p1, t1, 0), "same widths, one token wrong in row 2"),
             Case((p2, t2, 0), "predictions narrower than targets (row 0 stopped early)"),
-            Case((p3, t3, 0), "predictions wider than targets (row 1 runs on after <eos>)"),
+            Case((p3, t3, 0), "predictions wider than targets (row 1 runs on after <eos>, row 0 "
+                              "has a wrong token)"),
             Case((p4, t4, 1), "pad_id = 1, row 1 one token too long")]
 
 

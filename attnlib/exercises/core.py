@@ -386,6 +386,40 @@ def diagnose(ex: Exercise, fn, cases: list, arrays: list) -> CheckResult:
     return failed(ex, values_problem(ex, cases[i], arrays[i], refs[i]))
 
 
+def catalogue_problem(ex: Exercise, mistake: Mistake) -> str:
+    """Why the catalogued ``mistake`` of ``ex`` can never get its own diagnosis ("" when it can).
+
+    A mistake is compared only on the cases where its ``fn`` runs. So its ``fn`` must run on at
+    least one case without raising: one that raises on every case is never compared, and a
+    learner who makes that mistake sees only the crash. And a learner's function that gives the
+    mistake's output wherever ``fn`` runs (and the right answer where it raises) must be named
+    as this mistake, not as an earlier entry of the catalogue, a shape or a difference in values:
+    the cases have to tell the mistakes apart.
+    """
+    cases = ex.cases()
+    crashes = []
+    for case in cases:
+        try:
+            quietly(mistake.fn, fresh(case.args))
+        except Exception as err:  # noqa: BLE001 - any exception means it cannot be compared here
+            crashes.append(f"{type(err).__name__}: {err}")
+    if len(crashes) == len(cases):
+        return (f"mistake {mistake.name!r} raises on every case ({crashes[0]}), so it is never compared "
+                "and can never be diagnosed: make its fn reproduce the learner's wrong output")
+
+    def where_it_runs(*args):
+        try:
+            return mistake.fn(*args)
+        except Exception:  # noqa: BLE001
+            return ex.reference(*args)
+
+    result = run_check(ex, where_it_runs)
+    if result.mistake != mistake.name:
+        return (f"mistake {mistake.name!r}, wherever its fn runs, is diagnosed as "
+                f"{result.mistake or result.status!r}: {result.message.splitlines()[0]}")
+    return ""
+
+
 # ----------------------------------------------------------------------------- a chapter
 
 @dataclass
