@@ -27,6 +27,8 @@ import re
 import warnings
 from pathlib import Path
 
+from attnlib.checks import check_path, check_text
+
 __all__ = ["CORPUS_MODULES", "CORPUS_FILE", "MANIFEST_FILE", "CorpusIntegrityError", "cache_dir",
            "corpus_manifest", "files_dir", "read_corpus", "stdlib_corpus", "tokenize"]
 
@@ -70,8 +72,13 @@ def tokenize(text: str) -> list[str]:
     Returns
     -------
     list of str
+
+    Raises
+    ------
+    TypeError
+        When ``text`` is not a str (None, bytes, a number, a list of str: tokenize each one).
     """
-    return _WORD.findall(text.lower())
+    return _WORD.findall(check_text(text, "text").lower())
 
 
 def cache_dir() -> Path:
@@ -119,6 +126,8 @@ def corpus_manifest(folder: Path | str | None = None) -> dict:
         ``"built_with"`` (``sys.version``, implementation, platform), ``"modules"``,
         ``"modules_skipped"`` and ``"command"``.
     """
+    if folder is not None:
+        check_path(folder, "folder")
     path = Path(folder or files_dir()) / MANIFEST_FILE
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -140,6 +149,8 @@ def read_corpus(folder: Path | str | None = None) -> str:
     CorpusIntegrityError
         When the SHA-256 or the number of tokens of the text differs from the manifest's.
     """
+    if folder is not None:
+        check_path(folder, "folder")
     folder = Path(folder or files_dir())
     manifest = corpus_manifest(folder)
     path = folder / manifest.get("file", CORPUS_FILE)

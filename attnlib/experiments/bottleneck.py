@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from attnlib.checks import check_count, check_positive_count
 from attnlib.torch import (
     AdditiveAttention,
     AttentionDecoder,
@@ -66,7 +67,8 @@ def length_bins(lo: int, hi: int, width: int) -> list:
     list of (int, int)
         The last range ends at ``hi``.
     """
-    if width < 1 or hi < lo:
+    lo, hi, width = check_count(lo, "lo"), check_count(hi, "hi"), check_positive_count(width, "width")
+    if hi < lo:
         raise ValueError(f"need width >= 1 and hi >= lo, got lo={lo}, hi={hi}, width={width}")
     return [(a, min(a + width - 1, hi)) for a in range(lo, hi + 1, width)]
 
@@ -88,6 +90,10 @@ def accuracy_by_length(model: Seq2Seq, task, pairs: Sequence, bins: Sequence, de
     list of dict
         One per bin: ``{"lo", "hi", "n", "accuracy"}`` (accuracy is NaN for an empty bin).
     """
+    bins = list(bins)
+    for b in bins:
+        if not (isinstance(b, (tuple, list)) and len(b) == 2):
+            raise ValueError(f"bins must be (lo, hi) pairs, e.g. from length_bins(...), got {b!r}")
     pairs = list(pairs)
     texts = predict(model, task, pairs, device=device)
     out = []

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import torch
 
+from attnlib.checks import check_positive_count, check_real
 from attnlib.torch import GPT, evaluate_lm_loss, lm_loss, train
 
 __all__ = ["train_language_model", "context_length_losses", "kv_cache_speedup"]
@@ -38,7 +39,11 @@ def train_language_model(model: GPT, corpus, steps: int, batch_size: int = 64, l
     attnlib.torch.History
     """
 
-    block_size = block_size or model.block_size
+    if not isinstance(model, GPT):
+        raise TypeError(f"model must be an attnlib.torch.GPT, got {type(model).__name__}")
+    steps, batch_size = check_positive_count(steps, "steps"), check_positive_count(batch_size, "batch_size")
+    check_real(lr, "lr", positive=True)
+    block_size = model.block_size if block_size is None else check_positive_count(block_size, "block_size")
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
@@ -67,6 +72,10 @@ def context_length_losses(models: dict, ids: np.ndarray, lengths, num_blocks: in
     dict
         ``{name: {length: loss}}``; learned positions give NaN beyond their table.
     """
+    if not isinstance(models, dict):
+        raise TypeError(f"models must be a dict {{name: GPT}}, got {type(models).__name__}")
+    lengths = [check_positive_count(L, "each of lengths") for L in lengths]
+    num_blocks = check_positive_count(num_blocks, "num_blocks")
     out = {}
     for name, model in models.items():
         out[name] = {}
@@ -95,6 +104,10 @@ def kv_cache_speedup(model: GPT, prompt_len: int = 16, new_tokens: int = 256, re
         ``cached_s``, ``uncached_s`` (seconds per generation), ``speedup`` (uncached / cached)
         and ``identical`` (same tokens).
     """
+    if not isinstance(model, GPT):
+        raise TypeError(f"model must be an attnlib.torch.GPT, got {type(model).__name__}")
+    for name, n in (("prompt_len", prompt_len), ("new_tokens", new_tokens), ("repeats", repeats)):
+        check_positive_count(n, name)
     g = torch.Generator().manual_seed(seed)
     device = model.tok_emb.weight.device
     prompt = torch.randint(0, model.vocab_size, (1, prompt_len), generator=g).to(device)

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attnlib.checks import check_positive_count, check_real, check_torch_bool_mask, check_torch_tensor
 from attnlib.torch import (
     CRFAttention,
     HardAttention,
@@ -40,6 +41,8 @@ class LookupModel(nn.Module):
 
     def __init__(self, n_keys: int, n_values: int, dim: int = 32, mode: str = "soft"):
         super().__init__()
+        for name, n in (("n_keys", n_keys), ("n_values", n_values), ("dim", dim)):
+            check_positive_count(n, name)
         self.key_embed = nn.Embedding(n_keys, dim, padding_idx=0)
         self.value_embed = nn.Embedding(n_values, dim)
         self.query_embed = nn.Embedding(n_keys, dim)
@@ -152,6 +155,7 @@ def attention_gradients(model: LookupModel, data, n_draws: int = 100, batch_size
     torch.Tensor, shape (n_draws, P)
         ``P`` = number of attention parameters.
     """
+    n_draws, batch_size = check_positive_count(n_draws, "n_draws"), check_positive_count(batch_size, "batch_size")
     gen = torch.Generator().manual_seed(seed)
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
@@ -186,6 +190,10 @@ def gradient_variance(grads: torch.Tensor) -> dict:
         covariance); ``mean_sq`` = squared norm of the mean gradient; ``relative`` =
         ``variance / mean_sq``.
     """
+    check_torch_tensor(grads, "grads", floating=True)
+    if grads.dim() != 2 or grads.shape[0] < 2:
+        raise ValueError(f"grads must be (n_draws, P) with n_draws >= 2 (a variance needs two draws), got shape "
+                         f"{tuple(grads.shape)}")
     g = grads.double()
     var = float(g.var(0, unbiased=True).sum())
     mean_sq = float(g.mean(0).pow(2).sum())
@@ -212,6 +220,8 @@ class SegmentModel(nn.Module):
         super().__init__()
         if attention not in ("softmax", "sigmoid", "crf"):
             raise ValueError(f"attention must be 'softmax', 'sigmoid' or 'crf', got {attention!r}")
+        for name, n in (("vocab_size", vocab_size), ("n_classes", n_classes), ("dim", dim)):
+            check_positive_count(n, name)
         self.kind = attention
         self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
         self.query = nn.Parameter(torch.randn(dim) / dim ** 0.5)
@@ -266,6 +276,11 @@ def segment_selection(weights: torch.Tensor, span: torch.Tensor, mask: torch.Ten
         ``iou``: mean intersection-over-union of selected positions and the span;
         ``mass_inside``: fraction of the total weight that falls inside the spans.
     """
+    check_real(threshold, "threshold")
+    for name, m in (("span", span), ("mask", mask)):
+        check_torch_bool_mask(m, name, weights.device)
+        if m.shape != weights.shape:
+            raise ValueError(f"{name} must have the shape of weights {tuple(weights.shape)}, got {tuple(m.shape)}")
     sel = (weights > threshold) & mask
     starts = sel[:, :1].long().squeeze(1) + (sel[:, 1:] & ~sel[:, :-1]).long().sum(1)
     inter = (sel & span).sum(1).float()

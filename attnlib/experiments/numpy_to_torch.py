@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from attnlib.checks import check_positive_count, check_real
 from attnlib.torch import scaled_dot_product_attention
 
 __all__ = ["numerical_gradient", "best_time", "attention_path_times", "path_times_table"]
@@ -43,6 +44,9 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x, eps: float = 1e-6) -
     -------
     numpy.ndarray, same shape as ``x``, float64
     """
+    if not callable(f):
+        raise TypeError(f"f must be a function of an array returning a float, got {type(f).__name__}")
+    check_real(eps, "eps", positive=True)
     x = np.array(x, dtype=np.float64)
     grad = np.zeros_like(x)
     flat, g = x.reshape(-1), grad.reshape(-1)
@@ -88,9 +92,12 @@ def best_time(fn: Callable[[], object], repeats: int = 5, device=None) -> float:
     -------
     float
     """
+    if not callable(fn):
+        raise TypeError(f"fn must be a function of no argument, got {type(fn).__name__}")
+    repeats = check_positive_count(repeats, "repeats")
     device = torch.device(device or "cpu")
     fn()
-    return min(_once(fn, device) for _ in range(max(1, int(repeats))))
+    return min(_once(fn, device) for _ in range(repeats))
 
 
 def attention_path_times(lengths: Sequence[int], batch: int = 1, num_heads: int = 8,
@@ -128,6 +135,11 @@ def attention_path_times(lengths: Sequence[int], batch: int = 1, num_heads: int 
     """
     from tqdm.auto import tqdm
 
+    lengths = [check_positive_count(L, "each of lengths") for L in lengths]
+    for name, n in (("batch", batch), ("num_heads", num_heads), ("head_dim", head_dim), ("repeats", repeats)):
+        check_positive_count(n, name)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
     device = torch.device(device or "cpu")
     gen = torch.Generator().manual_seed(seed)
     paths = {

@@ -9,6 +9,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnlib.checks import (
+    check_positive_count,
+    check_real,
+    check_torch_bool_mask,
+    check_torch_inputs,
+    check_torch_token_ids,
+)
 from attnlib.torch import (
     DecoderLayer,
     EncoderLayer,
@@ -78,6 +85,7 @@ def gradient_norms_by_depth(num_layers: int = 24, d_model: int = 64, num_heads: 
     -------
     torch.Tensor, shape (num_layers + 1,), float64
     """
+    batch, length = check_positive_count(batch, "batch"), check_positive_count(length, "length")
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     stack = TransformerEncoder(num_layers, d_model, num_heads, d_ff, dropout=0.0,
@@ -114,6 +122,15 @@ def activation_stats(stack: TransformerEncoder, x: torch.Tensor, padding_mask=No
         the input and after each layer; ``"std"``: the per-token standard deviation over features,
         averaged over tokens, same shape.
     """
+    if not isinstance(stack, TransformerEncoder):
+        raise TypeError(f"stack must be a TransformerEncoder, got {type(stack).__name__}")
+    check_torch_inputs({"x": x}, module=stack)
+    if x.dim() != 3 or x.shape[-1] != stack.layers[0].d_model:
+        raise ValueError(f"x must have shape (B, L, d_model={stack.layers[0].d_model}), got shape {tuple(x.shape)}")
+    if padding_mask is not None:
+        check_torch_bool_mask(padding_mask, "padding_mask", x.device)
+        if tuple(padding_mask.shape) != tuple(x.shape[:2]):
+            raise ValueError(f"padding_mask must be (B, L) = {tuple(x.shape[:2])}, got {tuple(padding_mask.shape)}")
     keep = (torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if padding_mask is None
             else padding_mask)
     rms, std = [], []
@@ -158,6 +175,8 @@ class SequenceTagger(nn.Module):
                  d_ff: int = 128, num_layers: int = 6, norm_first: bool = False, dropout: float = 0.0,
                  pad_id: int = 0):
         super().__init__()
+        check_positive_count(vocab_size, "vocab_size")
+        check_positive_count(max_len, "max_len")
         self.pad_id = pad_id
         self.embed = nn.Embedding(vocab_size, d_model, padding_idx=pad_id)
         self.pos = nn.Embedding(max_len, d_model)
@@ -176,6 +195,7 @@ class SequenceTagger(nn.Module):
         -------
         torch.Tensor, shape (B, L, vocab_size)
         """
+        check_torch_token_ids(src, self.embed.num_embeddings, "src", module=self)
         if src.dim() != 2 or src.shape[1] > self.pos.num_embeddings:
             raise ValueError(f"src must be (B, L) with L <= max_len={self.pos.num_embeddings}, got "
                              f"shape {tuple(src.shape)}")
@@ -237,6 +257,8 @@ def train_tagger(task, norm_first: bool, warmup_steps: int, steps: int = 300, lr
         ``losses`` per step; ``evals[-1]["token_accuracy"]`` on the validation split.
     """
 
+    steps, batch_size = check_positive_count(steps, "steps"), check_positive_count(batch_size, "batch_size")
+    check_real(lr, "lr", positive=True)
     device = default_device() if device is None else device
     torch.manual_seed(seed)
     max_len = max(len(p.source) for p in task.train + task.val + task.test)

@@ -16,15 +16,19 @@ import math
 
 import numpy as np
 
+from attnlib.checks import check_count, check_generator, check_real
 from attnlib.numpy._validate import as_float_array
 from attnlib.numpy.softmax import softmax
 
 
 def _check_bandwidth(bandwidth) -> float:
-    if np.ndim(bandwidth) != 0:
+    if bandwidth is not None and not isinstance(bandwidth, (str, bytes)) and np.ndim(bandwidth) != 0:
         raise ValueError(f"bandwidth must be a positive number, got an array of shape "
                          f"{np.shape(bandwidth)}")
-    h = float(bandwidth)
+    try:
+        h = check_real(bandwidth, "bandwidth", finite=False)
+    except ValueError:
+        raise ValueError(f"bandwidth must be a positive, finite number, got {bandwidth!r}") from None
     if not (h > 0 and math.isfinite(h)):
         raise ValueError(f"bandwidth must be a positive, finite number, got {bandwidth!r}")
     return h
@@ -130,8 +134,8 @@ def nadaraya_watson(x_query, x_key, y_key, bandwidth: float, mask=None) -> tuple
     ValueError
         When ``y_key`` does not have one value per key, or as :func:`gaussian_kernel_scores`.
     """
+    _, k, _ = _check_positions(x_query, x_key)
     y = as_float_array(y_key, "values")
-    k = np.asarray(x_key)
     if y.ndim < 1 or y.shape[-1] != (k.shape[-1] if k.ndim else -1):
         raise ValueError(f"values must have one entry per key: values have shape {y.shape}, "
                          f"key positions {k.shape} (both (..., L_k))")
@@ -173,14 +177,15 @@ def bandwidth_loss_and_grad(x_query, y_query, x_key, y_key, bandwidth: float,
         :math:`\partial L / \partial h`.
     """
     h = _check_bandwidth(bandwidth)
-    t = np.asarray(y_query, dtype=np.float64)
-    xq = np.asarray(x_query, dtype=np.float64)
+    t = as_float_array(y_query, "targets").astype(np.float64, copy=False)
+    xq = as_float_array(x_query, "query positions").astype(np.float64, copy=False)
     if t.shape != xq.shape:
         raise ValueError(f"targets must have one entry per query: targets have shape {t.shape}, "
                          f"query positions {xq.shape}")
-    y = np.asarray(y_key, dtype=np.float64)
-    f, w = nadaraya_watson(xq, np.asarray(x_key, dtype=np.float64), y, h, mask=mask)
-    d2 = (xq[..., :, None] - np.asarray(x_key, dtype=np.float64)[..., None, :]) ** 2
+    y = as_float_array(y_key, "values").astype(np.float64, copy=False)
+    xk = as_float_array(x_key, "key positions").astype(np.float64, copy=False)
+    f, w = nadaraya_watson(xq, xk, y, h, mask=mask)
+    d2 = (xq[..., :, None] - xk[..., None, :]) ** 2
     df = np.sum(w * (y[..., None, :] - f[..., :, None]) * d2, axis=-1) / h**3
     r = f - t
     return float(np.mean(r * r)), float(2.0 * np.mean(r * df))
@@ -215,10 +220,14 @@ def fit_bandwidth(x, y, bandwidth: float = 1.0, lr: float = 0.5, steps: int = 10
         ``"bandwidth"`` and ``"loss"``: arrays of shape (steps + 1,), before each step and at
         the end.
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    x = as_float_array(x, "x").astype(np.float64, copy=False)
+    y = as_float_array(y, "y").astype(np.float64, copy=False)
     if x.ndim != 1 or x.shape != y.shape:
         raise ValueError(f"x and y must be 1-D of equal length, got shapes {x.shape} and {y.shape}")
+    if len(x) < 2:
+        raise ValueError(f"need at least 2 points to leave one out, got {len(x)}")
+    lr = check_real(lr, "lr", non_negative=True)
+    steps = check_count(steps, "steps")
     leave_one_out = ~np.eye(len(x), dtype=bool)
     log_h = math.log(_check_bandwidth(bandwidth))
     hs, losses = [], []
@@ -252,6 +261,12 @@ def toy_regression(n: int, rng: np.random.Generator, noise: float = 0.5,
     x : numpy.ndarray, shape (n,)
     y : numpy.ndarray, shape (n,)
     """
+    n = check_count(n, "n")
+    rng = check_generator(rng)
+    noise = check_real(noise, "noise", non_negative=True)
+    low, high = check_real(low, "low"), check_real(high, "high")
+    if low > high:
+        raise ValueError(f"need low <= high, got low={low!r} and high={high!r}")
     x = np.sort(rng.uniform(low, high, size=n))
     return x, toy_target(x) + noise * rng.normal(size=n)
 
@@ -267,7 +282,10 @@ def toy_target(x) -> np.ndarray:
     -------
     numpy.ndarray, shape (...)
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = as_float_array(x, "x").astype(np.float64, copy=False)
+    if np.any(x < 0):
+        raise ValueError(f"x must be non-negative (x ** 0.8 of a negative number is NaN), got a minimum "
+                         f"of {float(np.min(x)):.4g}")
     return 2.0 * np.sin(x) + x ** 0.8
 
 

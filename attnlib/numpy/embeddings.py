@@ -20,6 +20,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from attnlib.checks import (
+    check_count,
+    check_generator,
+    check_positive_count,
+    check_real,
+    check_token_ids,
+)
+from attnlib.numpy._validate import as_float_array, as_index_array
+from attnlib.numpy._validate import check_words as _check_tokens
+
 # ----------------------------------------------------------------------------- vocabulary
 
 def build_vocab(tokens, min_count: int = 5, max_size: int | None = None) -> tuple[list[str], np.ndarray]:
@@ -40,8 +50,10 @@ def build_vocab(tokens, min_count: int = 5, max_size: int | None = None) -> tupl
     counts : numpy.ndarray of int64, shape (V,)
         How often each word occurs in ``tokens``.
     """
-    if min_count < 1:
-        raise ValueError(f"min_count must be at least 1, got {min_count}")
+    tokens = _check_tokens(tokens)
+    min_count = check_positive_count(min_count, "min_count")
+    if max_size is not None:
+        max_size = check_count(max_size, "max_size")
     items = sorted(((w, n) for w, n in Counter(tokens).items() if n >= min_count),
                    key=lambda wn: (-wn[1], wn[0]))
     if max_size is not None:
@@ -63,6 +75,7 @@ def encode(tokens, words) -> np.ndarray:
     numpy.ndarray of int64, shape (N,)
         ``N`` is the number of tokens in the vocabulary.
     """
+    tokens, words = _check_tokens(tokens), _check_tokens(words, "words")
     index = {w: i for i, w in enumerate(words)}
     return np.array([index[t] for t in tokens if t in index], dtype=np.int64)
 
@@ -80,9 +93,9 @@ def one_hot(ids, vocab_size: int) -> np.ndarray:
     -------
     numpy.ndarray, shape (N, V), float64
     """
-    ids = np.asarray(ids)
-    if ids.ndim != 1 or (ids.size and (ids.min() < 0 or ids.max() >= vocab_size)):
-        raise ValueError(f"ids must be a 1-D array of integers in [0, {vocab_size}), got shape {ids.shape}")
+    vocab_size = check_count(vocab_size, "vocab_size")
+    ids = as_index_array(ids, "ids", ndim=1)
+    check_token_ids(ids, vocab_size, "ids")
     out = np.zeros((len(ids), vocab_size))
     out[np.arange(len(ids)), ids] = 1.0
     return out
@@ -109,10 +122,22 @@ def subsample_frequent(ids, counts, rng: np.random.Generator, threshold: float =
     numpy.ndarray of int64, shape (N',)
         The kept ids, in order.
     """
-    ids = np.asarray(ids)
-    freq = np.asarray(counts, dtype=np.float64) / np.sum(counts)
+    counts = _check_counts(counts)
+    ids = check_token_ids(as_index_array(ids, "ids", ndim=1), len(counts), "ids")
+    rng = check_generator(rng)
+    threshold = check_real(threshold, "threshold", positive=True)
+    freq = counts / np.sum(counts)
     keep = np.minimum(1.0, np.sqrt(threshold / freq))
     return ids[rng.random(len(ids)) < keep[ids]]
+
+
+def _check_counts(counts) -> np.ndarray:
+    """Word counts as float64: a 1-D array of non-negative numbers, not all zero."""
+    c = as_float_array(counts, "counts").astype(np.float64, copy=False)
+    if c.ndim != 1 or not np.all(c >= 0) or c.sum() == 0:
+        raise ValueError(f"counts must be a 1-D array of non-negative numbers, not all zero; "
+                         f"got shape {c.shape}")
+    return c
 
 
 # ----------------------------------------------------------------------------- pairs and negatives
@@ -136,11 +161,11 @@ def skipgram_pairs(ids, window: int) -> tuple[np.ndarray, np.ndarray]:
     contexts : numpy.ndarray of int64, shape (P,)
         ``P = 2 * sum(N - d for d in 1..window)`` (fewer pairs at the ends of the corpus).
     """
-    ids = np.asarray(ids, dtype=np.int64)
+    ids = as_index_array(ids, "ids")
     if ids.ndim != 1:
         raise ValueError(f"ids must be 1-D, got shape {ids.shape}")
-    if window < 1:
-        raise ValueError(f"window must be at least 1, got {window}")
+    ids = ids.astype(np.int64, copy=False)
+    window = check_positive_count(window, "window")
     centers, contexts = [], []
     for d in range(window, 0, -1):       # context before the centre
         centers.append(ids[d:])
@@ -167,7 +192,8 @@ def negative_sampling_distribution(counts, power: float = 0.75) -> np.ndarray:
     numpy.ndarray, shape (V,), float64
         Sums to one.
     """
-    weights = np.asarray(counts, dtype=np.float64) ** power
+    power = check_real(power, "power", non_negative=True)
+    weights = as_float_array(counts, "counts").astype(np.float64, copy=False) ** power
     if weights.ndim != 1 or not np.all(weights >= 0) or weights.sum() == 0:
         raise ValueError(f"counts must be a 1-D array of non-negative numbers, not all zero; "
                          f"got shape {weights.shape}")
@@ -193,6 +219,7 @@ def negative_sampling_table(counts, power: float = 0.75, size: int = 1_000_000) 
     numpy.ndarray of int64, shape (size,)
         Word ids, sorted.
     """
+    size = check_positive_count(size, "size")
     p = negative_sampling_distribution(counts, power)
     # Entry j of the table holds the word whose cumulative share covers position (j + 0.5) / size.
     edges = np.cumsum(p)
@@ -215,6 +242,13 @@ def sample_negatives(table, shape, rng: np.random.Generator) -> np.ndarray:
     -------
     numpy.ndarray of int64, shape ``shape``
     """
+    table = as_index_array(table, "table", ndim=1)
+    if len(table) == 0:
+        raise ValueError("table is empty: build it with negative_sampling_table(counts)")
+    rng = check_generator(rng)
+    dims = (shape,) if np.ndim(shape) == 0 else tuple(shape)
+    for d in dims:
+        check_count(d, f"shape {shape!r}: each size")
     return table[rng.integers(0, len(table), size=shape)]
 
 
@@ -289,7 +323,7 @@ def sgns_gradients(v_c, u_o, u_neg) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 
 
 def _check_sgns(v_c, u_o, u_neg):
-    v_c, u_o, u_neg = (np.asarray(a) for a in (v_c, u_o, u_neg))
+    v_c, u_o, u_neg = (as_float_array(a, n) for a, n in ((v_c, "v_c"), (u_o, "u_o"), (u_neg, "u_neg")))
     if v_c.ndim != 2 or u_o.shape != v_c.shape or u_neg.ndim != 3 or \
             u_neg.shape[0] != v_c.shape[0] or u_neg.shape[2] != v_c.shape[1]:
         raise ValueError(f"expected v_c (B, d), u_o (B, d), u_neg (B, K, d); got v_c {v_c.shape}, "
@@ -319,7 +353,32 @@ def sgns_step(W_in, W_out, centers, contexts, negatives, lr: float) -> float:
     -------
     float
         The mean loss of the batch before the step.
+
+    Raises
+    ------
+    ValueError
+        When the tables are not float arrays of one shape (V, d), an id is not an integer in
+        ``[0, V)``, the id arrays do not fit together, or ``lr`` is not a finite number >= 0.
     """
+    for name, W in (("W_in", W_in), ("W_out", W_out)):
+        if not isinstance(W, np.ndarray) or W.ndim != 2 or not np.issubdtype(W.dtype, np.floating):
+            raise ValueError(f"{name} must be a 2-D float numpy array (V, d), updated in place; got "
+                             f"{type(W).__name__} {getattr(W, 'shape', '')} {getattr(W, 'dtype', '')}")
+    if W_out.shape != W_in.shape:
+        raise ValueError(f"W_in and W_out must have the same shape (V, d), got {W_in.shape} and {W_out.shape}")
+    V = W_in.shape[0]
+    centers = check_token_ids(as_index_array(centers, "centers", ndim=1), V, "centers")
+    contexts = check_token_ids(as_index_array(contexts, "contexts", ndim=1), V, "contexts")
+    negatives = check_token_ids(as_index_array(negatives, "negatives", ndim=2), V, "negatives")
+    if not len(centers) == len(contexts) == len(negatives):
+        raise ValueError(f"centers (B,), contexts (B,) and negatives (B, K) need the same B, got "
+                         f"{centers.shape}, {contexts.shape} and {negatives.shape}")
+    lr = check_real(lr, "lr", non_negative=True)
+    return _sgns_step(W_in, W_out, centers, contexts, negatives, lr)
+
+
+def _sgns_step(W_in, W_out, centers, contexts, negatives, lr: float) -> float:
+    """:func:`sgns_step` without the checks (the training loop's arguments are built, not given)."""
     loss, g_c, g_o, g_neg = sgns_gradients(W_in[centers], W_out[contexts], W_out[negatives])
     _scatter_add(W_in, centers, -lr * g_c)
     _scatter_add(W_out, np.concatenate([contexts, negatives.ravel()]),
@@ -398,8 +457,20 @@ def train_word2vec(tokens, rng: np.random.Generator, dim: int = 50, window: int 
     """
     from tqdm.auto import tqdm
 
+    tokens = _check_tokens(tokens)
+    rng = check_generator(rng)
+    dim, window = check_positive_count(dim, "dim"), check_positive_count(window, "window")
+    negatives, epochs = check_count(negatives, "negatives"), check_count(epochs, "epochs")
+    batch_size = check_positive_count(batch_size, "batch_size")
+    lr = check_real(lr, "lr", non_negative=True)
+    subsample = check_real(subsample, "subsample", non_negative=True)
+    if max_vocab is not None:
+        max_vocab = check_count(max_vocab, "max_vocab")
     start = time.perf_counter()
     words, counts = build_vocab(tokens, min_count, max_vocab)
+    if not words:
+        raise ValueError(f"no word occurs at least min_count={min_count} times in the {len(tokens)} "
+                         f"tokens: lower min_count or pass a longer corpus")
     ids = encode(tokens, words)
     V = len(words)
     W_in = ((rng.random((V, dim)) - 0.5) / dim).astype(np.float64)
@@ -420,7 +491,7 @@ def train_word2vec(tokens, rng: np.random.Generator, dim: int = 50, window: int 
             c, o = centers[b:b + batch_size], contexts[b:b + batch_size]
             neg = sample_negatives(table, (len(c), negatives), rng)
             rate = lr * max(0.01, 1.0 - step / total)
-            running.append(sgns_step(W_in, W_out, c, o, neg, rate))
+            running.append(_sgns_step(W_in, W_out, c, o, neg, rate))
             step += 1
             if len(running) == 100:
                 losses.append(float(np.mean(running)))
@@ -452,8 +523,8 @@ def cosine_similarity(A, B=None) -> np.ndarray:
     -------
     numpy.ndarray, shape (N, M)
     """
-    A = np.asarray(A, dtype=np.float64)
-    B = A if B is None else np.asarray(B, dtype=np.float64)
+    A = as_float_array(A, "A").astype(np.float64, copy=False)
+    B = A if B is None else as_float_array(B, "B").astype(np.float64, copy=False)
     if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[1]:
         raise ValueError(f"expected A (N, d) and B (M, d) with the same d; got A {A.shape}, B {B.shape}")
 
@@ -481,14 +552,43 @@ def nearest_neighbours(embeddings, index: int, k: int = 5, allowed=None) -> tupl
     indices : numpy.ndarray of int64, shape (k,)
         Most similar first; ties go to the smaller index.
     similarities : numpy.ndarray, shape (k,)
+
+    Raises
+    ------
+    ValueError
+        When ``embeddings`` is not (V, d), ``index`` is not an integer in ``[0, V)``, ``allowed``
+        is not a boolean array of shape (V,), or ``k`` is more than the rows that can be
+        neighbours (V - 1, fewer with ``allowed``).
     """
-    E = np.asarray(embeddings)
-    if E.ndim != 2 or not 0 <= index < len(E):
-        raise ValueError(f"need embeddings (V, d) and 0 <= index < V; got shape {E.shape}, index {index}")
+    E = as_float_array(embeddings, "embeddings")
+    if E.ndim != 2:
+        raise ValueError(f"embeddings must have shape (V, d), got shape {E.shape}")
+    V = len(E)
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < V:
+        hint = " (to look a word up, use neighbour_table(words, embeddings, [word]))" \
+            if isinstance(index, str) else ""
+        raise ValueError(f"index must be an integer in [0, V) with V={V} (embeddings {E.shape}), "
+                         f"got {index!r}{hint}")
+    index = int(index)
+    k = check_count(k, "k")
+    candidates = np.ones(V, dtype=bool)
+    if allowed is not None:
+        allowed_arr = np.asarray(allowed)
+        if allowed_arr.shape != (V,) or not (allowed_arr.dtype == bool or (
+                np.issubdtype(allowed_arr.dtype, np.integer) and np.isin(allowed_arr, (0, 1)).all())):
+            raise ValueError(f"allowed must be a boolean array of shape (V,) = ({V},), got shape "
+                             f"{allowed_arr.shape} and dtype {allowed_arr.dtype}")
+        candidates &= allowed_arr.astype(bool)
+    candidates[index] = False
+    n_candidates = int(candidates.sum())
+    if k > n_candidates:
+        where = f" of which {n_candidates} are allowed" if allowed is not None else ""
+        raise ValueError(f"k={k} neighbours asked, but the vocabulary has V={V} rows{where}, so at most "
+                         f"{n_candidates} can be neighbours of row {index} (itself excluded)")
     sims = cosine_similarity(E[index:index + 1], E)[0]
     sims[index] = -np.inf
     if allowed is not None:
-        sims[~np.asarray(allowed, dtype=bool)] = -np.inf
+        sims[~allowed_arr.astype(bool)] = -np.inf
     order = np.argsort(-sims, kind="stable")[:k]
     return order.astype(np.int64), sims[order]
 
@@ -511,6 +611,12 @@ def neighbour_table(words, embeddings, queries, k: int = 5, allowed=None) -> dic
     dict
         ``{query: [(neighbour, cosine), ...]}``, ``k`` pairs each, most similar first.
     """
+    words = _check_tokens(words, "words")
+    queries = _check_tokens(queries, "queries")
+    E = np.shape(embeddings)
+    if len(E) != 2 or E[0] != len(words):
+        raise ValueError(f"embeddings must have one row per word: {len(words)} words, embeddings of "
+                         f"shape {E}")
     index = {w: i for i, w in enumerate(words)}
     missing = [q for q in queries if q not in index]
     if missing:
@@ -536,9 +642,11 @@ def pca_2d(X) -> np.ndarray:
     -------
     numpy.ndarray, shape (N, 2)
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = as_float_array(X, "X").astype(np.float64, copy=False)
     if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 2:
         raise ValueError(f"need at least 2 rows and 2 columns, got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X must be finite: it holds NaN or infinite values")
     Xc = X - X.mean(axis=0)
     _, _, Vt = np.linalg.svd(Xc, full_matrices=False)
     comps = Vt[:2]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from attnlib.checks import check_count
+
 
 def causal_mask(L_q: int, L_k: int | None = None) -> np.ndarray:
     """Mask that lets query ``i`` attend to keys ``j <= i`` only (no peeking at the future).
@@ -19,10 +21,8 @@ def causal_mask(L_q: int, L_k: int | None = None) -> np.ndarray:
     numpy.ndarray of bool, shape (L_q, L_k)
         ``mask[i, j]`` is True where ``j <= i``.
     """
-    L_k = L_q if L_k is None else L_k
-    for name, n in (("L_q", L_q), ("L_k", L_k)):
-        if int(n) != n or n < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
+    L_q = check_count(L_q, "L_q")
+    L_k = L_q if L_k is None else check_count(L_k, "L_k")
     return np.arange(L_k)[None, :] <= np.arange(L_q)[:, None]
 
 
@@ -41,8 +41,20 @@ def padding_mask(lengths, max_len: int) -> np.ndarray:
     numpy.ndarray of bool, shape (B, max_len)
         ``mask[b, t]`` is True where ``t < lengths[b]``. To use it as a key mask for scores of
         shape (B, L_q, L_k), index it as ``mask[:, None, :]``.
+
+    Raises
+    ------
+    ValueError
+        When ``max_len`` is not a non-negative integer, or ``lengths`` is not a 1-D array of
+        integers in ``[0, max_len]``.
     """
-    lengths = np.asarray(lengths)
+    max_len = check_count(max_len, "max_len")
+    if lengths is None:
+        raise ValueError("lengths must be a 1-D array of integers, got None")
+    try:
+        lengths = np.asarray(lengths)
+    except ValueError:
+        raise ValueError("lengths must be a 1-D array of integers, got a ragged sequence") from None
     if lengths.ndim != 1 or not np.issubdtype(lengths.dtype, np.integer):
         raise ValueError(f"lengths must be a 1-D array of integers, got shape {lengths.shape} "
                          f"and dtype {lengths.dtype}")
@@ -71,10 +83,9 @@ def key_padding_mask(lengths, L_q: int, max_len: int) -> np.ndarray:
     numpy.ndarray of bool, shape (B, L_q, max_len)
         ``mask[b, i, j]`` is True where ``j < lengths[b]``, whatever the query ``i``.
     """
-    if int(L_q) != L_q or L_q < 0:
-        raise ValueError(f"L_q must be a non-negative integer, got {L_q!r}")
+    L_q = check_count(L_q, "L_q")
     keys = padding_mask(lengths, max_len)
-    return np.broadcast_to(keys[:, None, :], (keys.shape[0], int(L_q), keys.shape[1])).copy()
+    return np.broadcast_to(keys[:, None, :], (keys.shape[0], L_q, keys.shape[1])).copy()
 
 
 def combine_masks(*masks) -> np.ndarray | None:
@@ -98,7 +109,14 @@ def combine_masks(*masks) -> np.ndarray | None:
     ValueError
         When a mask is not boolean or the shapes do not broadcast (the message names them).
     """
-    arrays = [np.asarray(m) for m in masks if m is not None]
+    arrays = []
+    for i, m in enumerate(masks):
+        if m is None:
+            continue
+        try:
+            arrays.append(np.asarray(m))
+        except ValueError:
+            raise ValueError(f"mask {i} is not an array with a regular shape (ragged nested lists)") from None
     for a in arrays:
         if a.dtype != bool:
             raise ValueError(f"masks must be boolean with True = may attend, got dtype {a.dtype} "

@@ -17,9 +17,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from attnlib.numpy._validate import as_float_array
+from attnlib.checks import check_count, check_positive_count, check_real
+from attnlib.numpy._validate import as_float_array, check_mask, check_words
 from attnlib.numpy.scaled_dot_product import scaled_dot_product_attention
 from attnlib.shapes import check_num_heads
+
+
+def _as_array(x) -> np.ndarray:
+    """``x`` as an array of any dtype (heads are a reshape: ints stay ints); None and ragged lists refused."""
+    if x is None:
+        raise ValueError("x must be an array, got None")
+    try:
+        return np.asarray(x)
+    except ValueError:
+        raise ValueError(f"x must be an array with a regular shape (not ragged nested lists), got "
+                         f"{type(x).__name__}") from None
 
 
 def split_heads(x, num_heads: int) -> np.ndarray:
@@ -44,10 +56,10 @@ def split_heads(x, num_heads: int) -> np.ndarray:
     ValueError
         When ``x`` has fewer than 2 axes or ``d_model`` is not divisible by ``num_heads``.
     """
-    x = np.asarray(x)
+    x = _as_array(x)
     if x.ndim < 2:
         raise ValueError(f"x must have shape (..., L, d_model), got shape {x.shape}")
-    H = check_num_heads(x.shape[-1], num_heads)
+    H = check_num_heads(x.shape[-1], check_positive_count(num_heads, "num_heads"))
     *batch, L, d_model = x.shape
     return np.swapaxes(x.reshape(*batch, L, H, d_model // H), -2, -3)
 
@@ -70,7 +82,7 @@ def merge_heads(x) -> np.ndarray:
     ValueError
         When ``x`` has fewer than 3 axes.
     """
-    x = np.asarray(x)
+    x = _as_array(x)
     if x.ndim < 3:
         raise ValueError(f"x must have shape (..., H, L, d_head), got shape {x.shape}")
     *batch, H, L, d_head = x.shape
@@ -129,7 +141,7 @@ def multi_head_attention(x_q, x_kv, W_q, W_k, W_v, W_o, num_heads: int,
                              f"got shape {W.shape}")
         Ws.append(W)
     W_q, W_k, W_v, W_o = Ws
-    H = check_num_heads(d_model, num_heads)
+    H = check_num_heads(d_model, check_positive_count(num_heads, "num_heads"))
     try:
         batch = np.broadcast_shapes(x_q.shape[:-2], x_kv.shape[:-2])
     except ValueError:
@@ -137,6 +149,8 @@ def multi_head_attention(x_q, x_kv, W_q, W_k, W_v, W_o, num_heads: int,
                          f"x_kv {x_kv.shape}") from None
     if mask is not None:
         mask = np.asarray(mask)
+        if mask.dtype != bool:
+            check_mask(mask, ())  # raises: the mask must be boolean
         target = (*batch, x_q.shape[-2], x_kv.shape[-2])
         try:
             ok = np.broadcast_shapes(mask.shape, target) == target
@@ -181,6 +195,15 @@ def attention_cost(lengths: Sequence[int], d_model: int = 64, num_heads: int = 4
     """
     from tqdm.auto import tqdm
 
+    if isinstance(lengths, (str, bytes)) or np.ndim(lengths) != 1:
+        raise ValueError(f"lengths must be a sequence of positive integers, got {lengths!r}")
+    lengths = [check_positive_count(L, "each of lengths") for L in lengths]
+    d_model = check_positive_count(d_model, "d_model")
+    check_num_heads(d_model, check_positive_count(num_heads, "num_heads"))
+    repeats = check_positive_count(repeats, "repeats")
+    seed = check_count(seed, "seed")
+    if not np.issubdtype(np.dtype(dtype), np.floating):
+        raise ValueError(f"dtype must be a floating-point dtype (float32 or float64), got {dtype!r}")
     rng = np.random.default_rng(seed)
     Ws = [(rng.normal(size=(d_model, d_model)) / math.sqrt(d_model)).astype(dtype) for _ in range(4)]
     seconds, sizes = [], []
@@ -212,7 +235,8 @@ def loglog_slope(x, y) -> float:
     -------
     float
     """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    x = as_float_array(x, "x").astype(float, copy=False)
+    y = as_float_array(y, "y").astype(float, copy=False)
     if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
         raise ValueError(f"x and y must be 1-D of the same length >= 2, got {x.shape} and {y.shape}")
     if np.any(x <= 0) or np.any(y <= 0):
@@ -243,7 +267,8 @@ def two_head_example(tokens: Sequence[str], sharpness: float = 20.0):
     weights : tuple of 4 numpy.ndarray, each shape (32, 32)
         ``(W_q, W_k, W_v, W_o)``, to pass to :func:`multi_head_attention` with ``num_heads=2``.
     """
-    tokens = list(tokens)
+    tokens = check_words(tokens, "tokens")
+    sharpness = check_real(sharpness, "sharpness")
     vocab = list(dict.fromkeys(tokens))
     if not 1 <= len(tokens) <= 15 or len(vocab) > 16:
         raise ValueError(f"need 1 to 15 tokens and at most 16 distinct words, got {len(tokens)} "

@@ -21,14 +21,33 @@ import math
 
 import numpy as np
 
-from attnlib.numpy._validate import as_float_array, check_mask
+from attnlib.checks import check_count, check_generator, check_positive_count, check_real
+from attnlib.numpy._validate import as_float_array, check_mask, check_qkv
 from attnlib.numpy.softmax import softmax
 
 
 def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_positive_count(value, name)
+
+
+def _check_attention_inputs(q, k, v, mask):
+    """q, k, v as float arrays with checked shapes, the scores' shape and the checked mask."""
+    q, k, v = (as_float_array(a, n) for a, n in ((q, "queries"), (k, "keys"), (v, "values")))
+    for name, a, dims in (("queries", q, "(..., L_q, d_k)"), ("keys", k, "(..., L_k, d_k)"),
+                          ("values", v, "(..., L_k, d_v)")):
+        if a.ndim < 2:
+            raise ValueError(f"{name} must have shape {dims}, got shape {a.shape}")
+    if k.shape[-1] != q.shape[-1] or v.shape[-2] != k.shape[-2]:
+        raise ValueError(f"expected q (..., L_q, d_k), k (..., L_k, d_k), v (..., L_k, d_v); "
+                         f"got q {q.shape}, k {k.shape}, v {v.shape}")
+    if q.shape[-1] == 0:
+        raise ValueError(f"queries and keys have d_k=0: the scores are scaled by 1/sqrt(d_k), so d_k "
+                         f"must be at least 1 (q {q.shape}, k {k.shape})")
+    check_qkv(q, k, v)  # the batch axes of all three broadcast
+    scores_shape = (*np.broadcast_shapes(q.shape[:-2], k.shape[:-2]), q.shape[-2], k.shape[-2])
+    if mask is not None:
+        mask = check_mask(mask, scores_shape)
+    return q, k, v, scores_shape, mask
 
 
 # ----------------------------------------------------------------------------- sinusoidal
@@ -47,6 +66,7 @@ def sinusoidal_frequencies(d_model: int, base: float = 10000.0) -> np.ndarray:
         From 1 (column pair 0, one radian per position) down towards :math:`1/\mathrm{base}`.
     """
     d_model = _positive_int(d_model, "d_model")
+    base = check_real(base, "base", positive=True)
     return base ** (-np.arange(0, d_model, 2) / d_model)
 
 
@@ -101,6 +121,8 @@ def learned_position_table(num_positions: int, d_model: int, rng: np.random.Gene
     """
     num_positions = _positive_int(num_positions, "num_positions")
     d_model = _positive_int(d_model, "d_model")
+    rng = check_generator(rng)
+    scale = check_real(scale, "scale", non_negative=True)
     return rng.normal(scale=scale, size=(num_positions, d_model))
 
 
@@ -147,9 +169,7 @@ def relative_position_matrix(L_q: int, L_k: int, max_distance: int) -> np.ndarra
         ``2 * max_distance + 1`` rows.
     """
     L_q, L_k = _positive_int(L_q, "L_q"), _positive_int(L_k, "L_k")
-    if isinstance(max_distance, bool) or not isinstance(max_distance, (int, np.integer)) \
-            or max_distance < 0:
-        raise ValueError(f"max_distance must be a non-negative integer, got {max_distance!r}")
+    max_distance = check_count(max_distance, "max_distance")
     offsets = np.arange(L_k)[None, :] - np.arange(L_q)[:, None]
     return np.clip(offsets, -max_distance, max_distance).astype(np.int64)
 
@@ -185,22 +205,19 @@ def relative_attention(q, k, v, rel_k, rel_v=None, mask=None) -> tuple[np.ndarra
     if rel_k.ndim != 2 or rel_k.shape[0] % 2 == 0 or rel_k.shape[1] != q.shape[-1]:
         raise ValueError(f"rel_k must have shape (2 * max_distance + 1, d_k) with d_k={q.shape[-1]}, "
                          f"got {rel_k.shape}")
-    if k.shape[-1] != q.shape[-1] or v.shape[-2] != k.shape[-2]:
-        raise ValueError(f"expected q (..., L_q, d_k), k (..., L_k, d_k), v (..., L_k, d_v); "
-                         f"got q {q.shape}, k {k.shape}, v {v.shape}")
+    q, k, v, scores_shape, mask = _check_attention_inputs(q, k, v, mask)
+    if rel_v is not None:
+        rel_v = as_float_array(rel_v, "rel_v")
+        if rel_v.shape != (rel_k.shape[0], v.shape[-1]):
+            raise ValueError(f"rel_v must have shape {(rel_k.shape[0], v.shape[-1])}, got {rel_v.shape}")
     max_distance = rel_k.shape[0] // 2
     idx = relative_position_matrix(q.shape[-2], k.shape[-2], max_distance) + max_distance
     a_k = rel_k[idx]                                             # (L_q, L_k, d_k)
     scores = (q @ np.swapaxes(k, -1, -2) + np.einsum("...id,ijd->...ij", q, a_k)) \
         * (1.0 / math.sqrt(q.shape[-1]))
-    if mask is not None:
-        mask = check_mask(mask, scores.shape)
     weights = softmax(scores, axis=-1, mask=mask)
     out = weights @ v
     if rel_v is not None:
-        rel_v = as_float_array(rel_v, "rel_v")
-        if rel_v.shape != (rel_k.shape[0], v.shape[-1]):
-            raise ValueError(f"rel_v must have shape {(rel_k.shape[0], v.shape[-1])}, got {rel_v.shape}")
         out = out + np.einsum("...ij,ijd->...id", weights, rel_v[idx])
     return out, weights
 
@@ -246,7 +263,8 @@ def rope(x, positions=None, base: float = 10000.0) -> np.ndarray:
     if x.ndim < 2:
         raise ValueError(f"x must have shape (..., L, d), got {x.shape}")
     L, d = x.shape[-2], x.shape[-1]
-    positions = np.arange(L) if positions is None else np.asarray(positions)
+    base = check_real(base, "base", positive=True)
+    positions = np.arange(L) if positions is None else as_float_array(positions, "positions")
     if positions.shape != (L,):
         raise ValueError(f"positions must have shape ({L},) for x of shape {x.shape}, "
                          f"got {positions.shape}")
@@ -277,6 +295,8 @@ def rope_matrix(position: float, d: int, base: float = 10000.0) -> np.ndarray:
         Orthogonal: its transpose is its inverse.
     """
     d = _positive_int(d, "d")
+    position = check_real(position, "position")
+    base = check_real(base, "base", positive=True)
     angles = _rope_angles(np.asarray(position), d, base)
     R = np.zeros((d, d))
     for i, a in enumerate(angles):
@@ -358,18 +378,16 @@ def biased_attention(q, k, v, bias, mask=None) -> tuple[np.ndarray, np.ndarray]:
     output : numpy.ndarray, shape (..., L_q, d_v)
     weights : numpy.ndarray, shape (..., L_q, L_k)
     """
-    q, k, v = (as_float_array(a, n) for a, n in ((q, "queries"), (k, "keys"), (v, "values")))
-    if k.shape[-1] != q.shape[-1] or v.shape[-2] != k.shape[-2]:
-        raise ValueError(f"expected q (..., L_q, d_k), k (..., L_k, d_k), v (..., L_k, d_v); "
-                         f"got q {q.shape}, k {k.shape}, v {v.shape}")
-    scores = (q @ np.swapaxes(k, -1, -2)) * (1.0 / math.sqrt(q.shape[-1]))
+    q, k, v, qk_shape, _ = _check_attention_inputs(q, k, v, None)
     bias = as_float_array(bias, "bias")
     try:
-        scores = scores + bias.astype(scores.dtype, copy=False)
+        scores_shape = np.broadcast_shapes(qk_shape, bias.shape)
     except ValueError:
         raise ValueError(f"bias of shape {bias.shape} does not broadcast to the scores' shape "
-                         f"{scores.shape}") from None
+                         f"{qk_shape}") from None
     if mask is not None:
-        mask = check_mask(mask, scores.shape)
+        mask = check_mask(mask, scores_shape)
+    scores = (q @ np.swapaxes(k, -1, -2)) * (1.0 / math.sqrt(q.shape[-1]))
+    scores = scores + bias.astype(scores.dtype, copy=False)
     weights = softmax(scores, axis=-1, mask=mask)
     return weights @ v, weights

@@ -29,16 +29,23 @@ def scaled_dot_product_attention(q, k, v, mask=None) -> tuple[np.ndarray, np.nda
     Returns
     -------
     output : numpy.ndarray, shape (..., L_q, d_v)
+        With no keys (``L_k = 0``) all zeros, as ``torch.nn.functional.scaled_dot_product_attention``
+        and :func:`attnlib.torch.scaled_dot_product_attention` give.
     weights : numpy.ndarray, shape (..., L_q, L_k)
-        Each row sums to one (or is all zeros when fully masked).
+        Each row sums to one (or is all zeros when fully masked). NaN or ``+inf`` in the scores
+        makes the row NaN, as in PyTorch (see :func:`attnlib.numpy.softmax`).
 
     Raises
     ------
     ValueError
-        When the shapes disagree (the message names them) or the mask is not boolean.
+        When the shapes disagree (the message names them), ``d_k`` is 0, or the mask is not
+        boolean.
     """
     q, k, v = (as_float_array(a, n) for a, n in ((q, "queries"), (k, "keys"), (v, "values")))
     batch = check_qkv(q, k, v)
+    if q.shape[-1] == 0:
+        raise ValueError(f"queries and keys have d_k=0: the scores are scaled by 1/sqrt(d_k), so d_k "
+                         f"must be at least 1 (queries {q.shape}, keys {k.shape})")
     scores_shape = (*batch, q.shape[-2], k.shape[-2])
     if mask is not None:
         mask = check_mask(mask, scores_shape)

@@ -22,7 +22,8 @@ import math
 
 import numpy as np
 
-from attnlib.numpy._validate import as_float_array
+from attnlib.checks import check_generator, check_positive_count
+from attnlib.numpy._validate import as_float_array, check_axis
 from attnlib.numpy.softmax import softmax
 
 
@@ -98,6 +99,9 @@ def scaled_dot_scores(q, k) -> np.ndarray:
     numpy.ndarray, shape (..., L_q, L_k)
     """
     q, k, _ = _check_qk(q, k)
+    if q.shape[-1] == 0:
+        raise ValueError(f"queries and keys have d_k=0: the scores are scaled by 1/sqrt(d_k), so d_k "
+                         f"must be at least 1 (queries {q.shape}, keys {k.shape})")
     return (q @ np.swapaxes(k, -1, -2)) * (1.0 / math.sqrt(q.shape[-1]))
 
 
@@ -219,7 +223,9 @@ def entropy(p, axis: int = -1) -> np.ndarray:
     Parameters
     ----------
     p : array_like, shape (...)
-        Probabilities (attention weights) along ``axis``.
+        Probabilities (attention weights) along ``axis``: non-negative, each slice summing to
+        one. An all-zero slice (the weights of a fully masked query) is accepted and has entropy
+        0; a slice holding NaN gives NaN (NaN propagates, as from :func:`attnlib.numpy.softmax`).
     axis : int
         The axis that sums to one.
 
@@ -227,10 +233,35 @@ def entropy(p, axis: int = -1) -> np.ndarray:
     -------
     numpy.ndarray
         ``p``'s shape without ``axis``.
+
+    Raises
+    ------
+    ValueError
+        When ``p`` has a negative entry or a slice whose sum is not 1 (within ``max(1e-4, n * eps)``
+        for ``n`` entries in ``p``'s dtype): pass ``softmax(scores)``, not the scores.
     """
     p = as_float_array(p, "weights")
+    axis = check_axis(axis, p.ndim, "weights")
+    n = p.shape[axis]
+    tol = max(1e-4, n * float(np.finfo(p.dtype).eps))
+    if np.any(p < -tol):
+        raise ValueError(f"weights must be probabilities (non-negative, summing to 1 along axis={axis}), "
+                         f"but the smallest is {float(np.nanmin(p)):.4g}: pass softmax(scores), not the scores")
+    sums = np.sum(p, axis=axis, dtype=np.float64)
+    bad = ~(np.isnan(sums) | (np.abs(sums - 1.0) <= tol) | (sums == 0))
+    if np.any(bad):
+        raise ValueError(f"weights must sum to 1 along axis={axis} (within {tol:.1g}; an all-zero row "
+                         f"of a fully masked query is allowed), but a row sums to {float(sums[bad].flat[0]):.6g}: "
+                         f"pass softmax(scores), not the scores")
     logp = np.log(np.where(p > 0, p, 1.0))
     return -np.sum(p * logp, axis=axis)
+
+
+def _as_list(values, name: str) -> list:
+    """A sequence of sizes as a list; a single number or a string is refused."""
+    if isinstance(values, (str, bytes)) or np.ndim(values) != 1:
+        raise ValueError(f"{name} must be a sequence of integers, got {values!r}")
+    return list(values)
 
 
 def dot_product_variance(d_ks, n_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -252,6 +283,9 @@ def dot_product_variance(d_ks, n_samples: int, rng: np.random.Generator) -> tupl
     var_dot : numpy.ndarray, shape (len(d_ks),)
     var_scaled : numpy.ndarray, shape (len(d_ks),)
     """
+    d_ks = [check_positive_count(d, "each of d_ks") for d in _as_list(d_ks, "d_ks")]
+    n_samples = check_positive_count(n_samples, "n_samples")
+    rng = check_generator(rng)
     var_dot, var_scaled = [], []
     for d in d_ks:
         q = rng.standard_normal((n_samples, int(d)))
@@ -284,6 +318,10 @@ def softmax_saturation(d_ks, n_keys: int, n_samples: int, rng: np.random.Generat
         ``"max_weight"`` and ``"jacobian_norm"``, each a dict with ``"dot"`` and ``"scaled"``
         arrays of shape (len(d_ks),).
     """
+    d_ks = [check_positive_count(d, "each of d_ks") for d in _as_list(d_ks, "d_ks")]
+    n_keys = check_positive_count(n_keys, "n_keys")
+    n_samples = check_positive_count(n_samples, "n_samples")
+    rng = check_generator(rng)
     out = {"max_weight": {"dot": [], "scaled": []}, "jacobian_norm": {"dot": [], "scaled": []}}
     for d in d_ks:
         q = rng.standard_normal((n_samples, 1, int(d)))

@@ -25,6 +25,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from attnlib.checks import (
+    check_path,
+    check_positive_count,
+    check_probability,
+    check_real,
+    check_safetensors_file,
+    check_same_dtype_and_device,
+    check_token_ids,
+    check_torch_01_mask,
+    check_torch_tensor,
+)
+from attnlib.shapes import check_count, check_num_heads
 from attnlib.torch import EncoderLayer
 
 __all__ = ["BertConfig", "BertEncoder", "EncoderOutput", "load_bert_weights", "weight_names"]
@@ -54,6 +66,20 @@ class BertConfig:
     dropout: float = 0.1
     pad_token_id: int = 0
 
+    def __post_init__(self):
+        # Sizes are checked here, once, so that BertEncoder(config) fails with the field's name
+        # instead of inside torch.nn.Embedding; whole-number floats (from JSON) become ints.
+        for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
+                     "max_position_embeddings", "type_vocab_size"):
+            object.__setattr__(self, name, check_positive_count(getattr(self, name), name))
+        check_num_heads(self.hidden_size, self.num_heads)
+        check_real(self.layer_norm_eps, "layer_norm_eps", positive=True)
+        check_probability(self.dropout, "dropout")
+        pad = check_count(self.pad_token_id, "pad_token_id")
+        if pad >= self.vocab_size:
+            raise ValueError(f"pad_token_id must be a token id in [0, vocab_size={self.vocab_size}), got {pad}")
+        object.__setattr__(self, "pad_token_id", pad)
+
     @classmethod
     def from_json(cls, path) -> "BertConfig":
         """Read a ``transformers`` ``config.json``.
@@ -68,7 +94,18 @@ class BertConfig:
         """
         import json
 
-        c = json.loads(Path(path).read_text())
+        path = check_path(path, "path")
+        if path.is_dir():
+            raise ValueError(f"path {path} is a directory: pass the config.json file inside it")
+        try:
+            c = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ValueError(f"path {path} is not a JSON file (a transformers config.json)") from None
+        need = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                "max_position_embeddings", "type_vocab_size", "layer_norm_eps")
+        missing = [k for k in need if not isinstance(c, dict) or k not in c]
+        if missing:
+            raise ValueError(f"path {path} is not a BERT config.json: it lacks {missing}")
         if c.get("hidden_act", "gelu") != "gelu":
             raise ValueError(f"only hidden_act='gelu' is supported, got {c['hidden_act']!r}")
         return cls(c["vocab_size"], c["hidden_size"], c["num_hidden_layers"], c["num_attention_heads"],
@@ -110,6 +147,9 @@ class BertEncoder(nn.Module):
     """
 
     def __init__(self, config: BertConfig | None = None):
+        if config is not None and not isinstance(config, BertConfig):
+            raise TypeError(f"config must be a BertConfig (or None for all-MiniLM-L6-v2's sizes), got "
+                            f"{type(config).__name__}; from a config.json: BertConfig.from_json(path)")
         super().__init__()
         c = self.config = config or BertConfig()
         self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
@@ -130,6 +170,7 @@ class BertEncoder(nn.Module):
         ----------
         std : float
         """
+        check_real(std, "std", non_negative=True)
         with torch.no_grad():
             for m in self.modules():
                 if isinstance(m, (nn.Linear, nn.Embedding)):
@@ -154,6 +195,29 @@ class BertEncoder(nn.Module):
         -------
         torch.Tensor, shape (B, L, hidden_size)
         """
+        self._check_ids(input_ids, token_type_ids)
+        return self._embed(input_ids, token_type_ids)
+
+    def _check_ids(self, input_ids, token_type_ids=None) -> None:
+        """input_ids (B, L) of ids in the vocabulary, at most max_position_embeddings long; token types too."""
+        c = self.config
+        check_torch_tensor(input_ids, "input_ids")
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be a (B, L) tensor of token ids, got shape {tuple(input_ids.shape)}")
+        check_token_ids(input_ids, c.vocab_size, "input_ids")
+        L = input_ids.shape[1]
+        if L > c.max_position_embeddings:
+            raise ValueError(f"input of length {L} exceeds the {c.max_position_embeddings} "
+                             "positions the model has embeddings for: truncate it")
+        if token_type_ids is not None:
+            check_torch_tensor(token_type_ids, "token_type_ids")
+            if tuple(token_type_ids.shape) != tuple(input_ids.shape):
+                raise ValueError(f"token_type_ids must have the shape of input_ids {tuple(input_ids.shape)}, "
+                                 f"got {tuple(token_type_ids.shape)}")
+            check_token_ids(token_type_ids, c.type_vocab_size, "token_type_ids")
+        check_same_dtype_and_device({"input_ids": input_ids, "token_type_ids": token_type_ids}, like=self)
+
+    def _embed(self, input_ids: torch.Tensor, token_type_ids=None) -> torch.Tensor:
         L = input_ids.shape[1]
         positions = self.position_embeddings.weight[:L]  # (L, E), broadcast over the batch
         types = (self.token_type_embeddings.weight[0] if token_type_ids is None
@@ -170,8 +234,9 @@ class BertEncoder(nn.Module):
         input_ids : torch.LongTensor, shape (B, L)
             L at most ``max_position_embeddings``.
         attention_mask : torch.Tensor, shape (B, L), optional
-            1 (or True) on real tokens, 0 on padding, as the tokenizer returns; padded keys get
-            zero attention. Default: every token is real.
+            1 (or True) on real tokens, 0 (or False) on padding, as the tokenizer returns: boolean,
+            or integers / floats holding only 0 and 1. Padded keys get zero attention. Default:
+            every token is real.
         token_type_ids : torch.LongTensor, shape (B, L), optional
         output_attentions : bool
             Return every layer's attention weights. False is faster (a fused attention kernel).
@@ -186,25 +251,29 @@ class BertEncoder(nn.Module):
 
         Raises
         ------
+        TypeError
+            When ``input_ids`` or ``attention_mask`` is not a torch tensor.
         ValueError
-            When ``input_ids`` is not (B, L), is too long, or the mask's shape differs.
+            When ``input_ids`` is not (B, L), holds an id outside the vocabulary or a float, is too
+            long, or lies on another device than the model; when the mask's shape differs from
+            ``input_ids``', or it is not boolean / 0-1: an additive mask (0 keep, -1e4 or -inf
+            pad, as ``transformers`` builds internally) is refused, pass ``attention_mask == 0``.
         """
-        if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
-            raise ValueError(f"input_ids must be a (B, L) tensor of token ids, got shape "
-                             f"{tuple(getattr(input_ids, 'shape', ()))}")
+        self._check_ids(input_ids, token_type_ids)
         B, L = input_ids.shape
-        if L > self.config.max_position_embeddings:
-            raise ValueError(f"input of length {L} exceeds the {self.config.max_position_embeddings} "
-                             "positions the model has embeddings for: truncate it")
         padding_mask = None
         if attention_mask is not None:
-            if tuple(attention_mask.shape) != (B, L):
-                raise ValueError(f"attention_mask must have the shape of input_ids {(B, L)}, got "
-                                 f"{tuple(attention_mask.shape)}")
-            padding_mask = attention_mask.bool()
+            real = check_torch_01_mask(attention_mask, "attention_mask", shape=(B, L))
+            if attention_mask.is_floating_point() and L and not bool(real.any(-1).all()):
+                # An additive mask with nothing padded is all 0.0: read as 0/1 it would pad everything.
+                raise ValueError("attention_mask is a float mask with a row of only 0 (no real token); "
+                                 "attnlib's convention is 1/True = real token, 0/False = padding. If it is an "
+                                 "additive mask (0 keep, -1e4 or -inf pad), pass attention_mask == 0 instead")
+            check_same_dtype_and_device({"attention_mask": real}, like=self)
+            padding_mask = real
             if bool(padding_mask.all()):
                 padding_mask = None  # nothing to mask: skip the masking work
-        h = self.embed(input_ids, token_type_ids)
+        h = self._embed(input_ids, token_type_ids)
         attentions, states = [], [h]
         for layer in self.layers:
             if output_attentions:
@@ -229,6 +298,7 @@ def weight_names(num_layers: int = 6) -> dict:
     dict of str to str
         E.g. ``"layers.0.self_attn.q_proj.weight" -> "encoder.layer.0.attention.self.query.weight"``.
     """
+    num_layers = check_count(num_layers, "num_layers")
     names = {"word_embeddings.weight": "embeddings.word_embeddings.weight",
              "position_embeddings.weight": "embeddings.position_embeddings.weight",
              "token_type_embeddings.weight": "embeddings.token_type_embeddings.weight",
@@ -267,10 +337,15 @@ def load_bert_weights(model: BertEncoder, path) -> BertEncoder:
     KeyError
         When a tensor the encoder needs is not in the file (the message names it).
     ValueError
-        When a tensor has another shape than the encoder's parameter (both shapes named).
+        When a tensor has another shape than the encoder's parameter (both shapes named), or
+        ``path`` is not a safetensors file (a directory, an empty or truncated file, a
+        ``torch.save`` pickle).
     """
     from safetensors import safe_open
 
+    if not isinstance(model, BertEncoder):
+        raise TypeError(f"model must be a BertEncoder, got {type(model).__name__}")
+    path = check_safetensors_file(check_path(path, "path"), "path")
     ours = model.state_dict()
     with safe_open(str(path), framework="pt") as f:
         stored = {k.removeprefix("bert."): k for k in f.keys()}

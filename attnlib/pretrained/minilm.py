@@ -18,6 +18,15 @@ from typing import Sequence
 
 import torch
 
+from attnlib.checks import (
+    check_device,
+    check_positive_count,
+    check_same_dtype_and_device,
+    check_text,
+    check_texts,
+    check_torch_01_mask,
+    check_torch_tensor,
+)
 from attnlib.pretrained.bert import BertConfig, BertEncoder, load_bert_weights
 from attnlib.pretrained.wordpiece import WordPieceTokenizer
 
@@ -51,7 +60,7 @@ def load_minilm(device=None, cache: bool = True):
     from attnlib.data.minilm_files import minilm_model_dir
     from attnlib.torch import default_device
 
-    device = torch.device(default_device() if device is None else device)
+    device = torch.device(default_device() if device is None else check_device(device))
     if cache and device in _CACHE:
         return _CACHE[device]
     folder = minilm_model_dir()
@@ -78,10 +87,22 @@ def mean_pooling(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Te
     -------
     torch.Tensor, shape (B, E)
         A row with no real token is 0 (not NaN).
+
+    Raises
+    ------
+    TypeError
+        When ``hidden`` or ``attention_mask`` is not a torch tensor.
+    ValueError
+        For other shapes than (B, L, E) and (B, L), integer ``hidden``, a mask that is not boolean
+        or 0/1 (an additive mask: pass ``attention_mask == 0``), or tensors on two devices.
     """
+    check_torch_tensor(hidden, "hidden", floating=True)
+    check_torch_tensor(attention_mask, "attention_mask")
     if hidden.dim() != 3 or tuple(attention_mask.shape) != tuple(hidden.shape[:2]):
         raise ValueError(f"hidden must be (B, L, E) and attention_mask (B, L); got {tuple(hidden.shape)} "
                          f"and {tuple(attention_mask.shape)}")
+    real = check_torch_01_mask(attention_mask, "attention_mask")
+    check_same_dtype_and_device({"hidden": hidden, "attention_mask": real})
     m = attention_mask.to(hidden.dtype).unsqueeze(-1)  # (B, L, 1)
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
@@ -107,9 +128,25 @@ def sentence_embeddings(sentences: Sequence[str] | str, batch_size: int = 32, mo
     -------
     torch.Tensor, shape (N, 384), float32, on the CPU
         Row i embeds ``sentences[i]``.
+
+    Raises
+    ------
+    TypeError
+        When ``sentences`` is not a str or a list of str (None, bytes, a number, a list holding
+        None), or ``model`` is not a torch module.
+    ValueError
+        For a ``batch_size`` that is not a positive integer, or an unknown ``device``.
     """
-    if isinstance(sentences, str):
-        sentences = [sentences]
+    sentences = [check_text(sentences, "sentences")] if isinstance(sentences, str) else \
+        check_texts(sentences, "sentences")
+    batch_size = check_positive_count(batch_size, "batch_size")
+    device = check_device(device)
+    if model is not None and not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module such as BertEncoder (or None for all-MiniLM-L6-v2), "
+                        f"got {type(model).__name__}")
+    if tokenizer is not None and not callable(tokenizer):
+        raise TypeError(f"tokenizer must be callable, like WordPieceTokenizer (or None), got "
+                        f"{type(tokenizer).__name__}")
     if model is None or tokenizer is None:
         m, t = load_minilm(device)
         model = m if model is None else model

@@ -12,6 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnlib.checks import check_positive_count, check_real, check_text, check_torch_tensor
+from attnlib.shapes import check_count
+
 __all__ = ["CATEGORIES", "TEMPLATES", "template_task", "train_probe", "probe_accuracy", "frozen_probe"]
 
 CATEGORIES = {
@@ -73,8 +76,21 @@ def train_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int, 
     -------
     classifier : torch.nn.Linear
     history : attnlib.torch.History
+
+    Raises
+    ------
+    ValueError
+        For features that are not (N, E) floats, labels that are not N class indices in
+        ``[0, num_classes)``, or counts and rates out of range.
     """
     from attnlib.torch import train
+
+    num_classes = check_positive_count(num_classes, "num_classes")
+    _check_features_labels(features, labels, num_classes)
+    steps = check_count(steps, "steps")
+    lr = check_real(lr, "lr", positive=True)
+    seed = check_count(seed, "seed")
+    check_text(desc, "desc")
 
     torch.manual_seed(seed)
     clf = nn.Linear(features.shape[1], num_classes)
@@ -92,6 +108,11 @@ def probe_accuracy(classifier: nn.Module, features: torch.Tensor, labels: torch.
     -------
     float
     """
+    if not callable(classifier):
+        raise TypeError(f"classifier must be a module (from train_probe), got {type(classifier).__name__}")
+    _check_features_labels(features, labels)
+    if len(labels) == 0:
+        raise ValueError("features and labels hold no example: the accuracy of nothing is undefined")
     with torch.no_grad():
         return float((classifier(features).argmax(-1) == labels).float().mean())
 
@@ -117,6 +138,12 @@ def frozen_probe(model, tokenizer, task: dict, steps: int = 200, progress: bool 
     """
     from attnlib.pretrained.minilm import sentence_embeddings
 
+    if not isinstance(task, dict) or not {"train", "test", "classes"} <= set(task):
+        raise ValueError(f"task must be the dict template_task() returns (keys 'train', 'test', 'classes'), "
+                         f"got {type(task).__name__}" + (f" with keys {sorted(task)}" if isinstance(task, dict) else ""))
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an encoder such as attnlib.pretrained.BertEncoder, got {type(model).__name__}")
+    steps = check_count(steps, "steps")
     model.eval()
     x_train, y_train = task["train"]
     x_test, y_test = task["test"]
@@ -126,3 +153,21 @@ def frozen_probe(model, tokenizer, task: dict, steps: int = 200, progress: bool 
                                desc=desc)
     return {"train_accuracy": probe_accuracy(clf, f_train, y_train),
             "test_accuracy": probe_accuracy(clf, f_test, y_test), "history": history, "classifier": clf}
+
+
+def _check_features_labels(features, labels, num_classes=None) -> None:
+    """features (N, E) floating, labels (N,) integer class indices (below num_classes, if given)."""
+    check_torch_tensor(features, "features", floating=True)
+    check_torch_tensor(labels, "labels")
+    if features.dim() != 2 or labels.dim() != 1 or len(labels) != len(features):
+        raise ValueError(f"features must be (N, E) and labels (N,), got {tuple(features.shape)} and "
+                         f"{tuple(labels.shape)}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"labels must hold integer class indices (torch.long), got dtype {labels.dtype}: use "
+                         f"labels.long()")
+    if num_classes is not None and labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(f"labels must be class indices in [0, num_classes={num_classes}), got labels from "
+                         f"{int(labels.min())} to {int(labels.max())}")
+    if features.device != labels.device:
+        raise ValueError(f"labels is on {labels.device} but features on {features.device}: move it with "
+                         f"labels.to('{features.device}')")

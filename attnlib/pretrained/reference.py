@@ -41,6 +41,9 @@ def reference_errors(sentences: Sequence[str]) -> dict:
         sentence embeddings), ``"shape"`` (of the padded batch) and ``"layers"`` (number of
         attention tensors compared).
     """
+    from attnlib.checks import check_texts
+
+    sentences = [sentences] if isinstance(sentences, str) else check_texts(sentences, "sentences")
     _quiet_transformers()
     from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer, BertModel

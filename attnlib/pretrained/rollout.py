@@ -22,6 +22,8 @@ from typing import Sequence
 
 import torch
 
+from attnlib.checks import check_probability, check_same_dtype_and_device, check_torch_tensor
+
 __all__ = ["attention_rollout"]
 
 
@@ -52,18 +54,23 @@ def attention_rollout(attentions: Sequence[torch.Tensor], residual: float = 0.5,
     ValueError
         For an empty sequence, shapes that differ or are not square, or an unknown fusion.
     """
+    if isinstance(attentions, (str, bytes)) or not hasattr(attentions, "__len__"):
+        raise TypeError(f"attentions must be a sequence of (..., H, L, L) tensors, one per layer, got "
+                        f"{type(attentions).__name__}")
     if len(attentions) == 0:
         raise ValueError("attentions is empty: pass one (..., H, L, L) tensor per layer")
+    for a in attentions:
+        check_torch_tensor(a, "attentions[i]", floating=True)
     shape = tuple(attentions[0].shape)
     if len(shape) < 3 or shape[-1] != shape[-2]:
         raise ValueError(f"each layer's attention must be (..., H, L, L), got shape {shape}")
     if any(tuple(a.shape) != shape for a in attentions):
         raise ValueError(f"every layer's attention must have the same shape; got "
                          f"{[tuple(a.shape) for a in attentions]}")
-    if not 0.0 <= residual <= 1.0:
-        raise ValueError(f"residual must be in [0, 1], got {residual}")
+    check_same_dtype_and_device({f"attentions[{i}]": a for i, a in enumerate(attentions)})
+    check_probability(residual, "residual", allow_one=True)
     fuse = {"mean": lambda a: a.mean(-3), "max": lambda a: a.amax(-3), "min": lambda a: a.amin(-3)}
-    if head_fusion not in fuse:
+    if not isinstance(head_fusion, str) or head_fusion not in fuse:
         raise ValueError(f"head_fusion must be 'mean', 'max' or 'min', got {head_fusion!r}")
     eye = torch.eye(shape[-1], dtype=attentions[0].dtype, device=attentions[0].device)
     rollout, steps = None, []

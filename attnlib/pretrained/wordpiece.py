@@ -21,7 +21,11 @@ import unicodedata
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
+
+from attnlib.checks import check_device, check_path, check_text, check_texts, check_token_ids
+from attnlib.shapes import check_count
 
 __all__ = ["WordPieceTokenizer", "basic_tokenize", "wordpiece", "is_punctuation", "is_cjk"]
 
@@ -40,6 +44,16 @@ def is_punctuation(ch: str) -> bool:
     -------
     bool
     """
+    return _is_punctuation(_check_char(ch))
+
+
+def _check_char(ch) -> str:
+    if len(check_text(ch, "ch")) != 1:
+        raise ValueError(f"ch must be one character, got a str of length {len(ch)}: {ch[:20]!r}")
+    return ch
+
+
+def _is_punctuation(ch: str) -> bool:
     cp = ord(ch)
     if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
         return True
@@ -58,6 +72,10 @@ def is_cjk(ch: str) -> bool:
     -------
     bool
     """
+    return _is_cjk(_check_char(ch))
+
+
+def _is_cjk(ch: str) -> bool:
     cp = ord(ch)
     return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF
             or 0x2A700 <= cp <= 0x2B73F or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF
@@ -82,7 +100,7 @@ def _normalise(text: str, lowercase: bool = True) -> str:
             continue
         if _is_whitespace(ch):
             out.append(" ")
-        elif is_cjk(ch):
+        elif _is_cjk(ch):
             out.append(f" {ch} ")
         else:
             out.append(ch)
@@ -106,12 +124,21 @@ def basic_tokenize(text: str, lowercase: bool = True) -> list[str]:
     -------
     list of str
         ``basic_tokenize("Héllo, world!")`` is ``["hello", ",", "world", "!"]``.
+
+    Raises
+    ------
+    TypeError
+        When ``text`` is not a str (None, bytes, a number, a list).
     """
+    return _basic_tokenize(check_text(text, "text"), lowercase)
+
+
+def _basic_tokenize(text: str, lowercase: bool) -> list[str]:
     words = []
     for chunk in _normalise(text, lowercase).split():
         current = []
         for ch in chunk:
-            if is_punctuation(ch):
+            if _is_punctuation(ch):
                 if current:
                     words.append("".join(current))
                     current = []
@@ -140,7 +167,25 @@ def wordpiece(word: str, vocab, unk: str = "[UNK]", max_chars: int = MAX_CHARS_P
     -------
     list of str
         ``wordpiece("unaffable", vocab)`` is ``["una", "##ffa", "##ble"]`` for BERT's vocabulary.
+
+    Raises
+    ------
+    TypeError
+        When ``word`` or ``unk`` is not a str, or ``vocab`` is a str or not a container.
+    ValueError
+        When ``max_chars`` is not a non-negative integer.
     """
+    check_text(word, "word")
+    check_text(unk, "unk")
+    if isinstance(vocab, (str, bytes)) or not hasattr(vocab, "__contains__"):
+        raise TypeError(f"vocab must be a container of pieces (a set, dict or list of str), got "
+                        f"{type(vocab).__name__}" + (": a str would match any substring" if isinstance(vocab, str)
+                                                     else ""))
+    max_chars = check_count(max_chars, "max_chars")
+    return _wordpiece(word, vocab, unk, max_chars)
+
+
+def _wordpiece(word: str, vocab, unk: str, max_chars: int) -> list[str]:
     if len(word) > max_chars:
         return [unk]
     pieces, start = [], 0
@@ -179,7 +224,17 @@ class WordPieceTokenizer:
 
     def __init__(self, vocab, lowercase: bool = True, model_max_length: int = 512):
         if isinstance(vocab, (str, Path)):
-            vocab = Path(vocab).read_text(encoding="utf-8").splitlines()
+            path = check_path(vocab, "vocab")
+            if path.is_dir():
+                raise ValueError(f"vocab {path} is a directory: pass the vocab.txt file inside it")
+            vocab = path.read_text(encoding="utf-8").splitlines()
+        elif isinstance(vocab, (bytes, bytearray)) or not hasattr(vocab, "__iter__"):
+            raise TypeError(f"vocab must be the path of a vocab.txt or a list of str, got {type(vocab).__name__}")
+        else:
+            vocab = check_texts(list(vocab), "vocab")
+        model_max_length = check_count(model_max_length, "model_max_length")
+        if model_max_length < 2:
+            raise ValueError(f"model_max_length must be >= 2 (room for [CLS] and [SEP]), got {model_max_length}")
         self.inv_vocab = list(vocab)
         self.vocab = {tok: i for i, tok in enumerate(self.inv_vocab)}
         self.lowercase, self.model_max_length = bool(lowercase), int(model_max_length)
@@ -206,7 +261,9 @@ class WordPieceTokenizer:
         -------
         list of str
         """
-        return [p for w in basic_tokenize(text, self.lowercase) for p in wordpiece(w, self.vocab)]
+        check_text(text, "text")
+        return [p for w in _basic_tokenize(text, self.lowercase)
+                for p in _wordpiece(w, self.vocab, "[UNK]", MAX_CHARS_PER_WORD)]
 
     def convert_tokens_to_ids(self, tokens: Sequence[str]) -> list[int]:
         """Ids of pieces (``[UNK]``'s id for a piece not in the vocabulary).
@@ -219,7 +276,7 @@ class WordPieceTokenizer:
         -------
         list of int
         """
-        return [self.vocab.get(t, self.unk_id) for t in tokens]
+        return [self.vocab.get(t, self.unk_id) for t in check_texts(tokens, "tokens")]
 
     def convert_ids_to_tokens(self, ids) -> list[str]:
         """Pieces of ids.
@@ -231,8 +288,22 @@ class WordPieceTokenizer:
         Returns
         -------
         list of str
+
+        Raises
+        ------
+        ValueError
+            For an id outside ``[0, len(tokenizer))`` (a -1 would silently read the last piece),
+            float ids, or ids that are not one sequence (1-D).
         """
-        return [self.inv_vocab[int(i)] for i in ids]
+        return [self.inv_vocab[int(i)] for i in self._check_ids(ids)]
+
+    def _check_ids(self, ids):
+        if ids is None or isinstance(ids, (str, bytes, int, float)):
+            raise TypeError(f"ids must be a sequence of int or a 1-D tensor, got {type(ids).__name__}")
+        check_token_ids(ids, len(self.inv_vocab), "ids")
+        if np.ndim(ids) != 1:
+            raise ValueError(f"ids must be one sequence (1-D), got {np.ndim(ids)} dimensions: decode each row")
+        return ids
 
     def encode(self, text: str, max_length: int | None = None) -> list[int]:
         """``[CLS]`` + the ids of ``text`` + ``[SEP]``, truncated to ``max_length`` ids in all.
@@ -247,7 +318,8 @@ class WordPieceTokenizer:
         -------
         list of int
         """
-        max_length = self.model_max_length if max_length is None else int(max_length)
+        check_text(text, "text")
+        max_length = self.model_max_length if max_length is None else check_count(max_length, "max_length")
         if max_length < 2:
             raise ValueError(f"max_length must be >= 2 (room for [CLS] and [SEP]), got {max_length}")
         ids = self.convert_tokens_to_ids(self.tokenize(text))[:max_length - 2]
@@ -271,8 +343,10 @@ class WordPieceTokenizer:
             ``"input_ids"``: torch.LongTensor (B, L); ``"attention_mask"``: torch.LongTensor (B, L),
             1 on real tokens and 0 on padding; ``"token_type_ids"``: zeros (B, L).
         """
-        if isinstance(texts, str):
-            texts = [texts]
+        texts = [texts] if isinstance(texts, str) else check_texts(texts, "texts")
+        if max_length is not None:
+            max_length = check_count(max_length, "max_length")
+        device = check_device(device)
         if max_length is not None and max_length > self.model_max_length:
             raise ValueError(f"max_length={max_length} exceeds the model's limit of "
                              f"{self.model_max_length} positions")

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from attnlib.checks import check_index, check_real
 from attnlib.numpy import causal_mask, scaled_dot_product_attention
 from attnlib.viz._display import show_png
 
@@ -63,10 +64,17 @@ def attend_one(Q, K, V, query: int, temperature: float = 1.0, causal: bool = Fal
     -------
     weights : numpy.ndarray, shape (L,)
     output : numpy.ndarray, shape (d_v,)
+
+    Raises
+    ------
+    ValueError
+        When ``query`` is not an index of a token, or ``temperature`` is not a positive number.
     """
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature!r}")
+    check_real(temperature, "temperature", positive=True)
     Q, K, V = (np.asarray(a, dtype=float) for a in (Q, K, V))
+    if Q.ndim != 2:
+        raise ValueError(f"queries must be 2-D (one row per token), got shape {Q.shape}")
+    query = check_index(query, len(Q), "query", "tokens")
     mask = causal_mask(len(Q), len(K))[query : query + 1] if causal else None
     out, w = scaled_dot_product_attention(Q[query : query + 1] / temperature, K, V, mask=mask)
     return w[0], out[0]
@@ -203,6 +211,8 @@ def attention_explorer(Q, K, V, words: Sequence[str], query: int = 0, temperatur
     import ipywidgets as widgets
 
     Q, K, V, words = _check(Q, K, V, words)
+    query = check_index(query, len(words), "query", "tokens")
+    check_real(temperature, "temperature", positive=True)
     pick = widgets.Dropdown(options=[(w, i) for i, w in enumerate(words)], value=int(query),
                             description="query word", style={"description_width": "initial"},
                             layout=widgets.Layout(width="190px"))

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch
 
+from attnlib.checks import check_index, check_texts
+
 _HIGHLIGHT = "#d1495b"
 _FAINT = "0.82"
 
@@ -36,8 +38,10 @@ def path_length_figure(words: Sequence[str], source: int, target: int):
     -------
     matplotlib.figure.Figure
     """
-    words = list(words)
+    words = check_texts(words, "words")
     n = len(words)
+    source = check_index(source, n, "source", "words")
+    target = check_index(target, n, "target", "words")
     if not 0 <= source < target < n:
         raise ValueError(f"need 0 <= source < target < {n}, got source={source}, target={target}")
     fig, (ax_r, ax_a) = plt.subplots(2, 1, figsize=(min(0.85 * n + 0.6, 7.5), 4.2),

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from attnlib.checks import check_index
 from attnlib.numpy.positional import sinusoidal_frequencies, sinusoidal_positional_encoding
 from attnlib.viz._display import show_png
 
@@ -80,6 +81,12 @@ def _draw(ax_wave, ax_vec, pe, position, pair, compact=False):
         a.spines[["top", "right"]].set_visible(False)
 
 
+def _check_setting(pe, position, pair) -> None:
+    num_positions, d_model = pe.shape
+    check_index(position, num_positions, "position", "positions")
+    check_index(pair, (d_model + 1) // 2, "pair", f"column pairs for d_model={d_model}")
+
+
 def position_frame(num_positions: int, d_model: int, position: int, pair: int, figsize=(8.0, 2.6)) -> Figure:
     """One frame of the explorer: pair ``pair`` over positions (left), ``PE[position]`` (right).
 
@@ -98,8 +105,7 @@ def position_frame(num_positions: int, d_model: int, position: int, pair: int, f
         Not registered with pyplot.
     """
     pe = sinusoidal_positional_encoding(num_positions, d_model)
-    if not (0 <= position < num_positions and 0 <= 2 * pair < d_model):
-        raise ValueError(f"need 0 <= position < {num_positions} and 0 <= pair < {(d_model + 1) // 2}")
+    _check_setting(pe, position, pair)
     fig = Figure(figsize=figsize, layout="constrained")
     _draw(*fig.subplots(1, 2, width_ratios=[1.2, 1]), pe, position, pair)
     return fig
@@ -119,6 +125,11 @@ def position_snapshots(num_positions: int, d_model: int, settings: Sequence[tupl
     matplotlib.figure.Figure
     """
     pe = sinusoidal_positional_encoding(num_positions, d_model)
+    settings = list(settings)
+    for setting in settings:
+        if np.ndim(setting) != 1 or len(setting) != 2:
+            raise ValueError(f"settings must be (position, pair) pairs, got {setting!r}")
+        _check_setting(pe, *setting)
     fig, axes = plt.subplots(len(settings), 2, figsize=(8.0, 2.1 * len(settings)),
                              layout="constrained", width_ratios=[1.2, 1], squeeze=False)
     for r, (position, pair) in enumerate(settings):

@@ -11,10 +11,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from attnlib.checks import check_text
 from attnlib.viz._display import show_png
 
 __all__ = ["head_grid_figure", "pronoun_layers_figure", "rollout_figure", "similarity_figure",
            "minilm_frame", "minilm_snapshots", "minilm_explorer"]
+
+
+def _token_index(tokens: Sequence[str], query) -> int:
+    """Position of the token ``query`` in ``tokens`` (its first occurrence)."""
+    tokens = list(tokens)
+    check_text(query, "query")
+    if query not in tokens:
+        raise ValueError(f"query {query!r} is not one of the {len(tokens)} tokens {tokens}")
+    return tokens.index(query)
 
 
 def head_grid_figure(attentions, tokens: Sequence[str], query: str | None = None, size: float = 0.95):
@@ -37,7 +47,7 @@ def head_grid_figure(attentions, tokens: Sequence[str], query: str | None = None
     n_layers, H, L, _ = A.shape
     fig, axes = plt.subplots(n_layers, H, figsize=(size * H + 0.6, size * n_layers + 0.5),
                              layout="constrained", squeeze=False)
-    q = list(tokens).index(query) if query is not None else None
+    q = _token_index(tokens, query) if query is not None else None
     for l in range(n_layers):
         for h in range(H):
             ax = axes[l, h]
@@ -109,7 +119,7 @@ def rollout_figure(raw, rolled, tokens: Sequence[str], query: str):
     -------
     matplotlib.figure.Figure
     """
-    q = list(tokens).index(query)
+    q = _token_index(tokens, query)
     raw = np.asarray(raw, dtype=float).mean(1)[:, q]       # (layers, L)
     rolled = np.asarray(rolled, dtype=float)[:, q]          # (layers, L)
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 2.9), layout="constrained", sharey=True)

@@ -16,7 +16,17 @@ from __future__ import annotations
 
 import torch
 
+from attnlib.checks import check_count, check_positive_count, check_torch_inputs
+
 __all__ = ["LayerKVCache", "KVCache", "kv_cache_bytes"]
+
+
+def _check_sizes(sizes: dict, dtype) -> None:
+    for name, n in sizes.items():
+        check_positive_count(n, name)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point torch.dtype (keys and values are real numbers), "
+                         f"got {dtype!r}")
 
 
 class LayerKVCache:
@@ -38,7 +48,8 @@ class LayerKVCache:
 
     def __init__(self, batch: int, num_heads: int, max_len: int, d_head: int, device=None,
                  dtype=torch.float32):
-        shape = (batch, num_heads, max_len, d_head)
+        _check_sizes({"batch": batch, "num_heads": num_heads, "max_len": max_len, "d_head": d_head}, dtype)
+        shape = (int(batch), int(num_heads), int(max_len), int(d_head))
         self.keys = torch.zeros(shape, device=device, dtype=dtype)
         self.values = torch.zeros(shape, device=device, dtype=dtype)
         self.length = 0
@@ -64,9 +75,11 @@ class LayerKVCache:
         Raises
         ------
         ValueError
-            If the shapes do not match the buffers or the cache would overflow ``max_len``.
+            If the shapes, dtype or device do not match the buffers or the cache would overflow
+            ``max_len``.
         """
         B, H, _, D = self.keys.shape
+        check_torch_inputs({"the cache's buffers": self.keys, "k": k, "v": v})
         for name, t in (("k", k), ("v", v)):
             if t.dim() != 4 or (t.shape[0], t.shape[1], t.shape[3]) != (B, H, D):
                 raise ValueError(f"{name} must have shape (batch={B}, num_heads={H}, T, d_head={D}), "
@@ -106,8 +119,10 @@ class KVCache:
 
     def __init__(self, num_layers: int, batch: int, num_heads: int, max_len: int, d_head: int,
                  device=None, dtype=torch.float32):
+        _check_sizes({"num_layers": num_layers, "batch": batch, "num_heads": num_heads, "max_len": max_len,
+                      "d_head": d_head}, dtype)
         self.layers = [LayerKVCache(batch, num_heads, max_len, d_head, device, dtype)
-                       for _ in range(num_layers)]
+                       for _ in range(int(num_layers))]
 
     def __getitem__(self, layer: int) -> LayerKVCache:
         return self.layers[layer]
@@ -152,4 +167,7 @@ def kv_cache_bytes(num_layers: int, d_model: int, length: int, batch: int = 1,
     int
         Bytes.
     """
+    for name, n in (("num_layers", num_layers), ("d_model", d_model), ("length", length), ("batch", batch),
+                    ("bytes_per_number", bytes_per_number)):
+        check_count(n, name)
     return 2 * num_layers * batch * length * d_model * bytes_per_number

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from attnlib.shapes import check_count
+from attnlib.checks import check_torch_bool_mask, check_torch_lengths, check_torch_tensor
+from attnlib.shapes import check_count, check_mask_shape
 
 __all__ = ["causal_mask", "padding_mask", "merge_masks", "decoder_self_mask", "fully_masked_rows",
            "masked_softmax"]
@@ -54,17 +55,14 @@ def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
         index it as ``mask[:, None, :]``.
     """
     max_len = check_count(max_len, "max_len")
-    if (not isinstance(lengths, torch.Tensor) or lengths.dim() != 1
-            or lengths.dtype.is_floating_point or lengths.dtype == torch.bool):
-        raise ValueError("lengths must be a 1-D integer tensor (B,), got "
-                         f"{getattr(lengths, 'dtype', type(lengths).__name__)} of shape "
-                         f"{tuple(getattr(lengths, 'shape', ()))}")
+    check_torch_lengths(lengths, "lengths")
     if len(lengths) and (int(lengths.min()) < 0 or int(lengths.max()) > max_len):
         raise ValueError(f"lengths must lie in [0, max_len={max_len}], got {lengths.tolist()}")
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
-def merge_masks(mask, padding_mask, B: int, L_q: int, L_k: int):
+def merge_masks(mask, padding_mask, B: int, L_q: int, L_k: int, *, device=None,
+                names: tuple = ("mask", "padding_mask")):
     """Combine an attention mask and a key padding mask into one mask (True = may attend).
 
     Parameters
@@ -75,6 +73,10 @@ def merge_masks(mask, padding_mask, B: int, L_q: int, L_k: int):
         True on real keys, False on padding.
     B, L_q, L_k : int
         Batch size, number of queries and of keys, to check the shapes.
+    device : torch.device, optional
+        Where the masks must be (that of the inputs they mask).
+    names : tuple of 2 str
+        The caller's names of ``mask`` and ``padding_mask``, for the error messages.
 
     Returns
     -------
@@ -85,22 +87,24 @@ def merge_masks(mask, padding_mask, B: int, L_q: int, L_k: int):
     Raises
     ------
     ValueError
-        When ``padding_mask`` is not a boolean (B, L_k) tensor or ``mask`` has 1 or 5+ axes.
+        When ``padding_mask`` is not a boolean (B, L_k) tensor or ``mask`` has 1 or 5+ axes, or
+        a mask is on another device than ``device``.
     """
+    mask_name, pad_name = names
+    if mask is not None:
+        check_torch_bool_mask(mask, mask_name, device)
     if padding_mask is None:
         return mask
-    if (not isinstance(padding_mask, torch.Tensor) or padding_mask.dtype != torch.bool
-            or tuple(padding_mask.shape) != (B, L_k)):
-        raise ValueError(f"padding_mask must be a boolean tensor of shape (B, L_k) = {(B, L_k)}, "
-                         f"True on real tokens; got {getattr(padding_mask, 'dtype', None)} of shape "
-                         f"{tuple(getattr(padding_mask, 'shape', ()))}")
+    check_torch_bool_mask(padding_mask, pad_name, device)
+    if tuple(padding_mask.shape) != (B, L_k):
+        raise ValueError(f"{pad_name} must be a boolean tensor of shape (B, L_k) = {(B, L_k)}, "
+                         f"True on real tokens; got shape {tuple(padding_mask.shape)}")
     pad = padding_mask[:, None, None, :]  # (B, 1, 1, L_k)
     if mask is None:
         return pad
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or not 2 <= mask.dim() <= 4:
-        raise ValueError("mask must be a boolean tensor of shape (L_q, L_k), (B, L_q, L_k) or "
-                         f"(B, H, L_q, L_k), got {getattr(mask, 'dtype', None)} of shape "
-                         f"{tuple(getattr(mask, 'shape', ()))}")
+    if not 2 <= mask.dim() <= 4:
+        raise ValueError(f"{mask_name} must be a boolean tensor of shape (L_q, L_k), (B, L_q, L_k) or "
+                         f"(B, H, L_q, L_k), got shape {tuple(mask.shape)}")
     if mask.dim() == 3:
         mask = mask[:, None]  # (B, 1, L_q, L_k): the same for every head
     return mask & pad
@@ -122,6 +126,7 @@ def decoder_self_mask(tgt_lengths: torch.Tensor, T: int) -> torch.Tensor:
     -------
     torch.Tensor of bool, shape (B, T, T)
     """
+    check_torch_lengths(tgt_lengths, "tgt_lengths")
     return causal_mask(T, device=tgt_lengths.device)[None] & padding_mask(tgt_lengths, T)[:, None, :]
 
 
@@ -144,9 +149,7 @@ def fully_masked_rows(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     row_ok : torch.Tensor of bool, shape (..., L_q, 1)
         True where the row had at least one allowed key.
     """
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        raise ValueError("mask must be a boolean tensor with True = may attend, got "
-                         f"{getattr(mask, 'dtype', type(mask).__name__)}")
+    check_torch_bool_mask(mask)
     row_ok = mask.any(dim=-1, keepdim=True)
     return mask | ~row_ok, row_ok
 
@@ -163,9 +166,18 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> to
     Returns
     -------
     torch.Tensor, shape (..., L)
+
+    Raises
+    ------
+    ValueError
+        When ``scores`` is not a floating-point tensor, or ``mask`` is not boolean, sits on another
+        device or does not broadcast to the scores' shape (the message names both shapes).
     """
+    check_torch_tensor(scores, "scores", floating=True)
     if mask is None:
         return torch.softmax(scores, dim=-1)
+    check_torch_bool_mask(mask, "mask", scores.device)
+    check_mask_shape(mask.shape, scores.shape)
     opened, row_ok = fully_masked_rows(mask)
     weights = torch.softmax(scores.masked_fill(~opened, float("-inf")), dim=-1)
     return weights * row_ok

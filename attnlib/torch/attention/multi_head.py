@@ -20,6 +20,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from attnlib.checks import (
+    check_positive_count,
+    check_probability,
+    check_torch_bool_mask,
+    check_torch_inputs,
+    check_torch_tensor,
+)
 from attnlib.shapes import check_mask_shape, check_num_heads
 from attnlib.torch.attention.sdpa import scaled_dot_product_attention
 
@@ -49,6 +56,7 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     ValueError
         When ``x`` has fewer than 2 axes or ``E`` is not divisible by ``num_heads``.
     """
+    check_torch_tensor(x, "x")
     if x.dim() < 2:
         raise ValueError(f"x must have shape (..., L, E), got shape {tuple(x.shape)}")
     H = check_num_heads(x.shape[-1], num_heads)
@@ -74,6 +82,7 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     ValueError
         When ``x`` has fewer than 3 axes.
     """
+    check_torch_tensor(x, "x")
     if x.dim() < 3:
         raise ValueError(f"x must have shape (..., H, L, d_head), got shape {tuple(x.shape)}")
     return x.transpose(-3, -2).flatten(-2)
@@ -109,14 +118,12 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, embed_dim: int, num_heads: int, bias: bool = True, dropout: float = 0.0,
                  device=None, dtype=None):
         super().__init__()
-        for name, n in (("embed_dim", embed_dim), ("num_heads", num_heads)):
-            if isinstance(n, bool) or int(n) != n or n < 1:
-                raise ValueError(f"{name} must be a positive integer, got {n!r}")
+        embed_dim = check_positive_count(embed_dim, "embed_dim")
+        num_heads = check_positive_count(num_heads, "num_heads")
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim={embed_dim} is not divisible by num_heads={num_heads}: "
                              f"each head needs embed_dim / num_heads features")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        check_probability(dropout, "dropout")
         self.embed_dim, self.num_heads = int(embed_dim), int(num_heads)
         self.head_dim = self.embed_dim // self.num_heads
         self.dropout = float(dropout)
@@ -145,9 +152,8 @@ class MultiHeadAttention(nn.Module):
 
     def _check_inputs(self, query, key, value) -> None:
         E = self.embed_dim
+        check_torch_inputs({"query": query, "key": key, "value": value}, module=self)
         for name, t in (("query", query), ("key", key), ("value", value)):
-            if not isinstance(t, torch.Tensor):
-                raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
             if t.dim() != 3 or t.shape[-1] != E:
                 raise ValueError(f"{name} must have shape (B, L, embed_dim={E}), got shape "
                                  f"{tuple(t.shape)}")
@@ -159,13 +165,11 @@ class MultiHeadAttention(nn.Module):
                              f"{key.shape[0]} (query {tuple(query.shape)}, key {tuple(key.shape)})")
 
     @staticmethod
-    def _head_mask(mask, target: tuple):
+    def _head_mask(mask, target: tuple, device=None):
         """Check a mask against (B, H, L_q, L_k); give a 3-D (per-example) mask its head axis."""
         if mask is None:
             return None
-        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-            raise ValueError("mask must be a boolean tensor with True = may attend, got "
-                             f"{getattr(mask, 'dtype', type(mask).__name__)}")
+        check_torch_bool_mask(mask, "mask", device)
         m = mask.unsqueeze(-3) if mask.dim() == 3 else mask  # (B, L_q or 1, L_k): every head
         try:
             check_mask_shape(m.shape, target)
@@ -201,12 +205,13 @@ class MultiHeadAttention(nn.Module):
         Raises
         ------
         ValueError
-            When an input is not (B, L, E), key and value differ, batch sizes differ, or the
-            mask is not boolean or does not broadcast (the message names the shapes).
+            When an input is not (B, L, E), key and value differ, batch sizes differ, the
+            mask is not boolean or does not broadcast (the message names the shapes), or an
+            input's dtype or device is not the module's (the message says what to call).
         """
         self._check_inputs(query, key, value)
         H = self.num_heads
-        mask = self._head_mask(mask, (query.shape[0], H, query.shape[1], key.shape[1]))
+        mask = self._head_mask(mask, (query.shape[0], H, query.shape[1], key.shape[1]), query.device)
         q = split_heads(self.q_proj(query), H)  # (B, H, L_q, d_head)
         k = split_heads(self.k_proj(key), H)    # (B, H, L_k, d_head)
         v = split_heads(self.v_proj(value), H)  # (B, H, L_k, d_head)

@@ -14,6 +14,8 @@ import math
 
 import torch
 
+from attnlib.checks import TorchTypeError, check_count, check_positive_count, check_real, check_torch_tensor
+
 __all__ = ["rope", "rope_angles", "alibi_slopes", "alibi_bias"]
 
 
@@ -32,8 +34,13 @@ def rope_angles(positions: torch.Tensor, d: int, base: float = 10000.0) -> torch
     -------
     torch.Tensor of float64, shape (L, d/2)
     """
+    check_torch_tensor(positions, "positions")
+    d = check_count(d, "d")
     if d % 2:
         raise ValueError(f"RoPE rotates pairs of features, so the last axis must have even length; got d={d}")
+    check_real(base, "base", positive=True)
+    if positions.dim() != 1:
+        raise ValueError(f"positions must have shape (L,), got {tuple(positions.shape)}")
     theta = base ** (-torch.arange(0, d, 2, dtype=torch.float64, device=positions.device) / d)
     return positions.to(torch.float64)[:, None] * theta
 
@@ -58,13 +65,19 @@ def rope(x: torch.Tensor, positions=None, base: float = 10000.0) -> torch.Tensor
     torch.Tensor, shape (..., L, d)
         Same dtype and device as ``x``.
     """
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
-        raise ValueError("x must be a floating-point tensor of shape (..., L, d), got "
-                         f"{getattr(x, 'dtype', type(x).__name__)} of shape {tuple(getattr(x, 'shape', ()))}")
+    check_torch_tensor(x, "x", floating=True)
+    if x.dim() < 2:
+        raise ValueError(f"x must be a floating-point tensor of shape (..., L, d), got shape {tuple(x.shape)}")
     L, d = x.shape[-2], x.shape[-1]
-    if positions is None or isinstance(positions, int):
+    if positions is None or (isinstance(positions, int) and not isinstance(positions, bool)):
         positions = torch.arange(L, device=x.device) + (positions or 0)
-    positions = torch.as_tensor(positions, device=x.device)
+    try:
+        positions = torch.as_tensor(positions, device=x.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise TorchTypeError(f"positions must be an int (the first position) or a tensor of shape "
+                             f"({L},), got {type(positions).__name__}") from None
+    if positions.is_complex() or positions.dtype == torch.bool:
+        raise ValueError(f"positions must hold integer or real positions, got dtype {positions.dtype}")
     if tuple(positions.shape) != (L,):
         raise ValueError(f"positions must have shape ({L},) for x of shape {tuple(x.shape)}, "
                          f"got {tuple(positions.shape)}")
@@ -90,9 +103,7 @@ def alibi_slopes(num_heads: int, device=None, dtype=torch.float32) -> torch.Tens
     -------
     torch.Tensor, shape (num_heads,)
     """
-    n = int(num_heads)
-    if n < 1:
-        raise ValueError(f"num_heads must be a positive integer, got {num_heads!r}")
+    n = check_positive_count(num_heads, "num_heads")
 
     def geometric(m):
         return 2.0 ** (-8.0 * torch.arange(1, m + 1, dtype=torch.float64) / m)
@@ -128,8 +139,8 @@ def alibi_bias(num_heads: int, L_q: int, L_k: int | None = None, q_offset: int =
         :func:`attnlib.torch.scaled_dot_product_attention`).
     """
     L_k = L_q if L_k is None else L_k
-    if L_q < 1 or L_k < 1:
-        raise ValueError(f"L_q and L_k must be positive, got L_q={L_q}, L_k={L_k}")
+    L_q, L_k = check_positive_count(L_q, "L_q"), check_positive_count(L_k, "L_k")
+    q_offset = check_count(q_offset, "q_offset")
     qpos = torch.arange(L_q, device=device) + q_offset
     distance = (qpos[:, None] - torch.arange(L_k, device=device)[None, :]).abs().to(dtype)
     return 0.0 - alibi_slopes(num_heads, device, dtype)[:, None, None] * distance

@@ -25,6 +25,7 @@ import math
 import torch
 from torch import nn
 
+from attnlib.checks import check_positive_count, check_torch_bool_mask, check_torch_inputs
 from attnlib.shapes import check_single_query
 from attnlib.torch.attention.masks import masked_softmax
 
@@ -43,9 +44,14 @@ def attention_context(weights: torch.Tensor, values: torch.Tensor) -> torch.Tens
     -------
     torch.Tensor, shape (B, H)
     """
-    if weights.shape != values.shape[:2]:
+    check_torch_inputs({"weights": weights, "values": values})
+    if weights.dim() != 2 or values.dim() != 3 or weights.shape != values.shape[:2]:
         raise ValueError(f"weights {tuple(weights.shape)} must be (B, L) for values {tuple(values.shape)}")
     return torch.bmm(weights.unsqueeze(1), values).squeeze(1)
+
+
+def _sizes(query_size, key_size) -> tuple[int, int]:
+    return check_positive_count(query_size, "query_size"), check_positive_count(key_size, "key_size")
 
 
 class ScoredAttention(nn.Module):
@@ -73,6 +79,9 @@ class ScoredAttention(nn.Module):
         weights : torch.Tensor, shape (B, L)
             Rows sum to 1; 0 at masked positions.
         """
+        check_torch_inputs({"query": query, "keys": keys}, module=self)
+        if mask is not None:
+            check_torch_bool_mask(mask, "mask", keys.device)
         check_single_query(query, keys, mask, self.query_size, self.key_size)
         weights = masked_softmax(self.scores(query, keys), mask)
         return attention_context(weights, keys), weights
@@ -105,6 +114,8 @@ class AdditiveAttention(ScoredAttention):
 
     def __init__(self, query_size: int, key_size: int, hidden_size: int):
         super().__init__()
+        query_size, key_size = _sizes(query_size, key_size)
+        hidden_size = check_positive_count(hidden_size, "hidden_size")
         self.query_size, self.key_size = query_size, key_size
         self.W_q = nn.Linear(query_size, hidden_size, bias=False)
         self.W_k = nn.Linear(key_size, hidden_size, bias=False)
@@ -137,6 +148,7 @@ class MultiplicativeAttention(ScoredAttention):
 
     def __init__(self, query_size: int, key_size: int, score: str = "general", scaled: bool = False):
         super().__init__()
+        query_size, key_size = _sizes(query_size, key_size)
         if score not in ("dot", "general"):
             raise ValueError(f"score must be 'dot' or 'general', got {score!r}")
         if score == "dot" and query_size != key_size:

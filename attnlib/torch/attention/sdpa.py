@@ -6,29 +6,31 @@ import math
 import torch
 import torch.nn.functional as F
 
+from attnlib.checks import check_probability, check_same_dtype_and_device, check_torch_bool_mask, check_torch_tensor
 from attnlib.shapes import attention_scores_shape, check_mask_shape
 from attnlib.torch.attention.masks import fully_masked_rows
 
 __all__ = ["scaled_dot_product_attention"]
 
 
-def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask, bias=None) -> tuple:
-    """Check types and shapes (rules shared with the NumPy twin); return the scores' shape."""
-    for name, t in (("queries", q), ("keys", k), ("values", v)):
-        if not isinstance(t, torch.Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask, bias=None, dropout_p=0.0) -> tuple:
+    """Check types, dtypes, devices and shapes (rules shared with the NumPy twin); return the scores' shape."""
+    for name, role, t in (("q", "queries", q), ("k", "keys", k), ("v", "values", v)):
+        check_torch_tensor(t, name)
         if not t.is_floating_point():
-            raise ValueError(f"{name} must be floating point, got dtype {t.dtype}")
+            raise ValueError(f"{role} {name} must be floating point, got dtype {t.dtype}: use {name}.float()")
+    check_same_dtype_and_device({"q": q, "k": k, "v": v})
     scores_shape = attention_scores_shape(q.shape, k.shape, v.shape)
     if mask is not None:
-        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-            raise ValueError("mask must be a boolean tensor with True = may attend, got "
-                             f"{getattr(mask, 'dtype', type(mask).__name__)}")
+        check_torch_bool_mask(mask, "mask", q.device)
         check_mask_shape(mask.shape, scores_shape)
     if bias is not None:
         if not isinstance(bias, torch.Tensor) or not bias.is_floating_point():
             raise ValueError("bias must be a floating-point tensor added to the scores, got "
                              f"{getattr(bias, 'dtype', type(bias).__name__)}")
+        if bias.device != q.device:
+            raise ValueError(f"bias is on {bias.device} but q on {q.device}: move it with "
+                             f"bias.to('{q.device}')")
         try:
             broadcast = torch.broadcast_shapes(tuple(bias.shape), tuple(scores_shape))
         except RuntimeError:
@@ -36,6 +38,8 @@ def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask, bias=None) -
         if broadcast != tuple(scores_shape):
             raise ValueError(f"bias of shape {tuple(bias.shape)} does not broadcast to the scores' "
                              f"shape {tuple(scores_shape)}")
+    if dropout_p != 0.0:  # the common case, 0.0 (a float or an int), needs no further look
+        check_probability(dropout_p, "dropout_p")
     return scores_shape
 
 
@@ -66,7 +70,7 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     output : torch.Tensor, shape (..., L_q, d_v)
     weights : torch.Tensor, shape (..., L_q, L_k), or None when ``need_weights`` is False
     """
-    scores_shape = _check(q, k, v, mask, bias)
+    scores_shape = _check(q, k, v, mask, bias, dropout_p)
     row_ok = None
     if mask is not None:
         # Rows with no allowed key attend everywhere here; their output and weights are zeroed below.

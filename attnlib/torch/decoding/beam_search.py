@@ -16,7 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
+
+from attnlib.checks import check_positive_count, check_real, check_torch_tensor
+from attnlib.torch.decoding.greedy import _check_max_len
 
 __all__ = ["BeamResult", "beam_search", "length_penalty", "beam_predict", "beam_step"]
 
@@ -26,15 +30,34 @@ def length_penalty(length, alpha: float):
 
     Parameters
     ----------
-    length : int, float or torch.Tensor
-        Number of emitted tokens (``<eos>`` included).
+    length : int, float, numpy.ndarray or torch.Tensor
+        Number of emitted tokens (``<eos>`` included), >= 0.
     alpha : float
         0 switches the penalty off (returns 1).
 
     Returns
     -------
     float or torch.Tensor (same shape as ``length``)
+
+    Raises
+    ------
+    ValueError
+        When ``alpha`` is not a finite real number or a length is negative.
     """
+    check_real(alpha, "alpha")
+    if isinstance(length, torch.Tensor):
+        if length.is_complex() or length.dtype == torch.bool:
+            raise ValueError(f"length must hold numbers of tokens, got dtype {length.dtype}")
+        if length.numel() and bool((length < 0).any()):
+            raise ValueError(f"length must be >= 0 (a number of tokens), got a minimum of {float(length.min())}")
+    else:
+        try:
+            a = np.asarray(length, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"length must be a number of tokens (int, float, array or tensor), got "
+                             f"{type(length).__name__}") from None
+        if a.size and not bool((a >= 0).all()):
+            raise ValueError(f"length must be >= 0 (a number of tokens), got {length!r}")
     return ((5.0 + length) / 6.0) ** alpha
 
 
@@ -59,6 +82,9 @@ def beam_step(scores: torch.Tensor, log_probs: torch.Tensor, beam_size: int):
     tokens : torch.LongTensor, shape (B, beam_size)
         The token it appends.
     """
+    for name, t in (("scores", scores), ("log_probs", log_probs)):  # dtypes may differ: they promote
+        check_torch_tensor(t, name, floating=True)
+    beam_size = check_positive_count(beam_size, "beam_size")
     if scores.dim() != 2 or log_probs.dim() != 3 or log_probs.shape[:2] != scores.shape:
         raise ValueError(f"scores must be (B, k) and log_probs (B, k, V); got {tuple(scores.shape)} "
                          f"and {tuple(log_probs.shape)}")
@@ -125,13 +151,19 @@ def beam_search(model, src: torch.Tensor, src_lengths: torch.Tensor, beam_size: 
     -------
     BeamResult
     """
-    if int(beam_size) != beam_size or beam_size < 1:
-        raise ValueError(f"beam_size must be a positive integer, got {beam_size!r}")
+    beam_size = check_positive_count(beam_size, "beam_size")
+    check_torch_tensor(src, "src")
+    check_torch_tensor(src_lengths, "src_lengths")
     if src.dim() != 2 or src_lengths.shape != src.shape[:1]:
         raise ValueError(f"src must be (B, S) and src_lengths (B,), got {tuple(src.shape)} and "
                          f"{tuple(src_lengths.shape)}")
-    k, B, dev = int(beam_size), src.shape[0], src.device
-    max_len = src.shape[1] + 10 if max_len is None else int(max_len)
+    max_len = src.shape[1] + 10 if max_len is None else _check_max_len(max_len)
+    check_real(alpha, "alpha")
+    for name in ("encode", "decode", "bos_id", "eos_id", "pad_id"):
+        if not hasattr(model, name):
+            raise TypeError(f"model must have encode, decode, bos_id, eos_id and pad_id (a Transformer); "
+                            f"{type(model).__name__} has no {name}")
+    k, B, dev = beam_size, src.shape[0], src.device
     memory, src_mask = model.encode(src, src_lengths)
     memory = memory.repeat_interleave(k, dim=0)        # (B k, S, d)
     src_mask = src_mask.repeat_interleave(k, dim=0)
@@ -198,6 +230,10 @@ def beam_predict(model, task, pairs, beam_size: int = 4, alpha: float = 0.0, bat
     -------
     list of str
     """
+    batch_size = check_positive_count(batch_size, "batch_size")
+    beam_size = check_positive_count(beam_size, "beam_size")
+    if max_len is not None:
+        _check_max_len(max_len)
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()

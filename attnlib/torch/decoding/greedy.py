@@ -14,9 +14,18 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from attnlib.shapes import check_count
+from attnlib.checks import check_count, check_positive_count
 
 __all__ = ["greedy_decode", "exact_match", "predict", "evaluate_exact_match"]
+
+
+def _check_max_len(max_len) -> int:
+    """``max_len`` of a decoder: a positive integer (decoding emits at least one token)."""
+    try:
+        return check_positive_count(max_len, "max_len")
+    except ValueError:
+        raise ValueError(f"max_len must be a positive integer (decoding emits at least one token), "
+                         f"got {max_len!r}") from None
 
 
 @torch.no_grad()
@@ -46,9 +55,10 @@ def greedy_decode(step: Callable, batch_size: int, bos_id: int, eos_id: int, pad
         Each emitted token's attention weights (zeros after ``<eos>``); None when ``step``
         gives none.
     """
-    max_len = check_count(max_len, "max_len")
-    if max_len == 0:
-        raise ValueError("max_len must be at least 1: decoding emits at least one token")
+    max_len = _check_max_len(max_len)
+    if not callable(step):
+        raise TypeError(f"step must be a function step(y_prev) -> (logits, weights), got {type(step).__name__}")
+    batch_size = check_count(batch_size, "batch_size")
     y = torch.full((batch_size,), bos_id, dtype=torch.long, device=device)
     done = torch.zeros(batch_size, dtype=torch.bool, device=device)
     tokens, weights = [], []
@@ -122,6 +132,7 @@ def predict(model, task, pairs, batch_size: int = 256, max_len: int | None = Non
     list of str
         (and the list of weights when ``need_weights``).
     """
+    batch_size = check_positive_count(batch_size, "batch_size")
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnlib.checks import check_torch_bool_mask, check_torch_inputs, check_torch_tensor
 from attnlib.shapes import check_single_query
 from attnlib.torch.attention.scores import MultiplicativeAttention
 
@@ -31,6 +32,13 @@ _NEG = -1.0e4   # stands for -inf in the log semiring (see _chain)
 
 
 def _prepare(scores, transitions, mask):
+    check_torch_tensor(scores, "scores", floating=True)
+    check_torch_tensor(transitions, "transitions", floating=True)
+    if transitions.device != scores.device:
+        raise ValueError(f"transitions is on {transitions.device} but scores on {scores.device}: move it with "
+                         f"transitions.to('{scores.device}')")
+    if mask is not None:
+        check_torch_bool_mask(mask, "mask", scores.device)
     if scores.dim() != 2:
         raise ValueError(f"scores must be (B, L), got shape {tuple(scores.shape)}")
     if transitions.shape != (2, 2):
@@ -53,6 +61,7 @@ def crf_unaries(scores: torch.Tensor) -> torch.Tensor:
     -------
     torch.Tensor, shape (B, L, 2)
     """
+    check_torch_tensor(scores, "scores", floating=True)
     return torch.stack([torch.zeros_like(scores), scores], dim=-1)
 
 
@@ -217,6 +226,9 @@ class CRFAttention(nn.Module):
         weights : torch.Tensor, shape (B, L)
             The marginals :math:`p(z_j = 1)`.
         """
+        check_torch_inputs({"query": query, "keys": keys}, module=self)
+        if mask is not None:
+            check_torch_bool_mask(mask, "mask", keys.device)
         check_single_query(query, keys, mask, self.query_size, self.key_size)
         p = crf_marginals(self.scores(query, keys), self.transitions, mask)
         context = torch.einsum("bl,blh->bh", p, keys)

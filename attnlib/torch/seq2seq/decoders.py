@@ -39,10 +39,35 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnlib.checks import (
+    check_positive_count,
+    check_probability,
+    check_torch_lengths,
+    check_torch_tensor,
+    check_torch_token_ids,
+)
 from attnlib.torch.attention.masks import padding_mask
 from attnlib.torch.decoding.greedy import greedy_decode
 
 __all__ = ["Decoder", "GRUDecoder", "AttentionDecoder", "Seq2Seq"]
+
+
+def _check_sizes(dropout, **sizes) -> None:
+    for name, n in sizes.items():
+        check_positive_count(n, name)
+    check_probability(dropout, "dropout")
+
+
+def _check_targets(decoder: nn.Module, tgt_in, batch: int | None = None) -> None:
+    """``tgt_in`` (B, T), T >= 1, ids of the decoder's embedding (when it has one)."""
+    embed = getattr(decoder, "embed", None)
+    if isinstance(embed, nn.Embedding):
+        check_torch_token_ids(tgt_in, embed.num_embeddings, "tgt_in", module=decoder, ndim=2, dims="(B, T)")
+    else:
+        check_torch_tensor(tgt_in, "tgt_in")
+    if tgt_in.dim() != 2 or tgt_in.shape[1] == 0 or (batch is not None and tgt_in.shape[0] != batch):
+        want = "(B, T) with T >= 1" + (f" and B={batch}" if batch is not None else "")
+        raise ValueError(f"tgt_in must be {want} (<bos> then the target), got shape {tuple(tgt_in.shape)}")
 
 
 class Decoder(nn.Module):
@@ -77,6 +102,7 @@ class Decoder(nn.Module):
         logits : torch.Tensor, shape (B, T, V)
         weights : torch.Tensor, shape (B, T, L), or None for a decoder without attention
         """
+        _check_targets(self, tgt_in, getattr(enc_states, "shape", (None,))[0])
         state = self.init_state(enc_states, enc_final, src_mask)
         logits, weights = [], []
         for t in range(tgt_in.shape[1]):
@@ -109,6 +135,8 @@ class GRUDecoder(Decoder):
     def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, enc_size: int,
                  dropout: float = 0.0, pad_id: int = 0):
         super().__init__()
+        _check_sizes(dropout, vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size,
+                     enc_size=enc_size)
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         self.bridge = nn.Linear(enc_size, hidden_size)
         self.rnn = nn.GRU(embed_dim, hidden_size, batch_first=True)
@@ -129,6 +157,7 @@ class GRUDecoder(Decoder):
 
         Returns ``(logits (B, T, V), None)``.
         """
+        _check_targets(self, tgt_in, getattr(enc_final, "shape", (None,))[0])
         h0 = self.init_state(enc_states, enc_final, src_mask).unsqueeze(0)
         out, _ = self.rnn(self.dropout(self.embed(tgt_in)), h0)
         return self.out(self.dropout(out)), None
@@ -164,6 +193,11 @@ class AttentionDecoder(Decoder):
     def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, enc_size: int,
                  attention: nn.Module, dropout: float = 0.0, pad_id: int = 0):
         super().__init__()
+        _check_sizes(dropout, vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size,
+                     enc_size=enc_size)
+        if not isinstance(attention, nn.Module):
+            raise TypeError(f"attention must be an nn.Module, e.g. AdditiveAttention(hidden_size, enc_size, "
+                            f"hidden_size), got {type(attention).__name__}")
         self.embed_dim, self.hidden_size, self.enc_size = embed_dim, hidden_size, enc_size
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         self.bridge = nn.Linear(enc_size, hidden_size)
@@ -231,11 +265,26 @@ class Seq2Seq(nn.Module):
     def __init__(self, encoder: nn.Module, decoder: Decoder, bos_id: int = 1, eos_id: int = 2,
                  pad_id: int = 0):
         super().__init__()
+        for name, m in (("encoder", encoder), ("decoder", decoder)):
+            if not isinstance(m, nn.Module):
+                raise TypeError(f"{name} must be an nn.Module, got {type(m).__name__}")
         self.encoder, self.decoder = encoder, decoder
         self.bos_id, self.eos_id, self.pad_id = bos_id, eos_id, pad_id
 
+    def _check_source(self, src, src_lengths) -> None:
+        """Integer (B, L) ids (in the encoder's vocabulary, when it has an embedding) and lengths (B,)."""
+        embed = getattr(self.encoder, "embed", None)
+        if isinstance(embed, nn.Embedding):
+            check_torch_token_ids(src, embed.num_embeddings, "src", module=self.encoder, ndim=2, dims="(B, L)")
+        else:
+            check_torch_tensor(src, "src")
+            if src.dim() != 2:
+                raise ValueError(f"src must have shape (B, L), got shape {tuple(src.shape)}")
+        check_torch_lengths(src_lengths, "src_lengths", batch=src.shape[0])
+
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor):
         """``(enc_states (B, L, H_enc), enc_final (B, H_enc), src_mask (B, L))``."""
+        self._check_source(src, src_lengths)
         states, final = self.encoder(src, src_lengths)
         mask = padding_mask(src_lengths.to(src.device), src.shape[1])
         return states, final, mask
@@ -258,6 +307,8 @@ class Seq2Seq(nn.Module):
         torch.Tensor, shape (B, T, V)
             (and the weights when ``need_weights``).
         """
+        check_torch_tensor(src, "src")
+        _check_targets(self.decoder, tgt_in, src.shape[0] if src.dim() else None)
         states, final, mask = self.encode(src, src_lengths)
         logits, weights = self.decoder(tgt_in, states, final, mask)
         return (logits, weights) if need_weights else logits
@@ -282,7 +333,8 @@ class Seq2Seq(nn.Module):
             The attention weights of each emitted token (zeros after ``<eos>``); None for a
             decoder without attention.
         """
-        max_len = src.shape[1] + 10 if max_len is None else max_len
+        self._check_source(src, src_lengths)
+        max_len = src.shape[1] + 10 if max_len is None else check_positive_count(max_len, "max_len")
         states, final, mask = self.encode(src, src_lengths)
         state = self.decoder.init_state(states, final, mask)
 

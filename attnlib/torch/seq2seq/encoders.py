@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from attnlib.checks import check_positive_count, check_probability, check_torch_lengths, check_torch_token_ids
+
 __all__ = ["GRUEncoder"]
 
 
@@ -42,6 +44,10 @@ class GRUEncoder(nn.Module):
     def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, bidirectional: bool = False,
                  num_layers: int = 1, dropout: float = 0.0, pad_id: int = 0):
         super().__init__()
+        for name, n in (("vocab_size", vocab_size), ("embed_dim", embed_dim), ("hidden_size", hidden_size),
+                        ("num_layers", num_layers)):
+            check_positive_count(n, name)
+        check_probability(dropout, "dropout")
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         self.dropout = nn.Dropout(dropout)
         self.rnn = nn.GRU(embed_dim, hidden_size, num_layers=num_layers, batch_first=True,
@@ -68,7 +74,9 @@ class GRUEncoder(nn.Module):
             The top layer's last state: the forward direction after the last real token,
             concatenated with the backward direction after the first token.
         """
-        if src.ndim != 2 or lengths.shape != src.shape[:1]:
+        check_torch_token_ids(src, self.embed.num_embeddings, "src", module=self, ndim=2, dims="(B, L)")
+        check_torch_lengths(lengths, "lengths")
+        if lengths.shape != src.shape[:1]:
             raise ValueError(f"src must be (B, L) and lengths (B,), got {tuple(src.shape)} and "
                              f"{tuple(lengths.shape)}")
         lengths_cpu = lengths.detach().to("cpu", torch.long)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnlib.checks import check_probability, check_torch_bool_mask, check_torch_inputs, check_torch_tensor
 from attnlib.shapes import check_single_query
 from attnlib.torch.attention.masks import masked_softmax
 
@@ -36,6 +37,9 @@ class HardAttention(nn.Module):
 
     def __init__(self, attention: nn.Module):
         super().__init__()
+        if not callable(getattr(attention, "scores", None)):
+            raise TypeError(f"attention must have a scores(query, keys) method (e.g. MultiplicativeAttention), "
+                            f"got {type(attention).__name__}")
         self.attention = attention
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None,
@@ -61,8 +65,11 @@ class HardAttention(nn.Module):
         log_prob : torch.Tensor, shape (B,)
             ``log weights[b, index[b]]``, differentiable with respect to the scores.
         """
+        check_torch_inputs({"query": query, "keys": keys}, module=self)
+        if mask is not None:
+            check_torch_bool_mask(mask, "mask", keys.device)
         check_single_query(query, keys, mask, getattr(self.attention, "query_size", query.shape[-1]),
-               getattr(self.attention, "key_size", keys.shape[-1]))
+                           getattr(self.attention, "key_size", keys.shape[-1]))
         weights = masked_softmax(self.attention.scores(query, keys), mask)
         sample = self.training if sample is None else sample
         if sample:
@@ -91,6 +98,8 @@ def reinforce_loss(log_probs: torch.Tensor, rewards: torch.Tensor, baseline=0.0)
     -------
     torch.Tensor, shape ()
     """
+    for name, t in (("log_probs", log_probs), ("rewards", rewards)):  # dtypes may differ: they promote
+        check_torch_tensor(t, name, floating=True)
     if log_probs.shape != rewards.shape:
         raise ValueError(f"log_probs {tuple(log_probs.shape)} and rewards {tuple(rewards.shape)} differ")
     advantage = (rewards - baseline).detach()
@@ -111,14 +120,16 @@ class MovingAverageBaseline(nn.Module):
 
     def __init__(self, momentum: float = 0.9):
         super().__init__()
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        check_probability(momentum, "momentum")
         self.momentum = momentum
         self.register_buffer("value", torch.zeros(()))
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
 
     def forward(self, rewards: torch.Tensor) -> torch.Tensor:
         """rewards (N,) -> the baseline () before this batch's update."""
+        check_torch_tensor(rewards, "rewards", floating=True)
+        if rewards.numel() == 0:
+            raise ValueError("rewards must hold at least one reward, got an empty tensor")
         mean = rewards.detach().mean().to(self.value.dtype)
         current = self.value.clone() if self.count > 0 else mean.clone()
         self.value.copy_(mean if self.count == 0 else self.momentum * self.value + (1 - self.momentum) * mean)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnlib.checks import check_count, check_real, check_torch_bool_mask, check_torch_inputs, check_torch_tensor
 from attnlib.shapes import check_single_query
 from attnlib.torch.attention.masks import masked_softmax
 from attnlib.torch.attention.scores import MultiplicativeAttention, attention_context
@@ -52,6 +53,8 @@ def local_window_mask(centre: torch.Tensor, length: int, D: int) -> torch.Tensor
     -------
     torch.BoolTensor, shape (B, L)
     """
+    check_torch_tensor(centre, "centre")
+    length, D = check_count(length, "length"), check_real(D, "D", non_negative=True)
     j = torch.arange(length, device=centre.device, dtype=torch.float64)
     return (j[None, :] - centre.to(torch.float64)[:, None]).abs() <= D
 
@@ -72,6 +75,8 @@ def gaussian_window(centre: torch.Tensor, length: int, D: float) -> torch.Tensor
     torch.Tensor, shape (B, L)
         In (0, 1]; 1 at ``j = p_t``; the dtype of ``centre``.
     """
+    check_torch_tensor(centre, "centre", floating=True)
+    length, D = check_count(length, "length"), check_real(D, "D", positive=True)
     j = torch.arange(length, device=centre.device, dtype=centre.dtype)
     sigma = D / 2.0
     return torch.exp(-(j[None, :] - centre[:, None]) ** 2 / (2.0 * sigma ** 2))
@@ -97,7 +102,7 @@ class LocalMonotonicAttention(nn.Module):
 
     def __init__(self, query_size: int, key_size: int, window: int, score: str = "general"):
         super().__init__()
-        self.query_size, self.key_size, self.window = query_size, key_size, int(window)
+        self.query_size, self.key_size, self.window = query_size, key_size, check_count(window, "window")
         self.scorer = MultiplicativeAttention(query_size, key_size, score)
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None,
@@ -119,6 +124,9 @@ class LocalMonotonicAttention(nn.Module):
         weights : torch.Tensor, shape (B, L)
             0 outside the window and on padding; a row whose window holds no real token is all 0.
         """
+        check_torch_inputs({"query": query, "keys": keys}, module=self)
+        if mask is not None:
+            check_torch_bool_mask(mask, "mask", keys.device)
         check_single_query(query, keys, mask, self.query_size, self.key_size)
         B, L = keys.shape[:2]
         centre = torch.as_tensor(step, device=keys.device).expand(B)
@@ -155,7 +163,7 @@ class LocalPredictiveAttention(nn.Module):
     def __init__(self, query_size: int, key_size: int, window: int, score: str = "general",
                  hidden_size: int | None = None):
         super().__init__()
-        self.query_size, self.key_size, self.window = query_size, key_size, int(window)
+        self.query_size, self.key_size, self.window = query_size, key_size, check_count(window, "window")
         self.scorer = MultiplicativeAttention(query_size, key_size, score)
         self.W_p = nn.Linear(query_size, hidden_size or query_size, bias=False)
         self.v_p = nn.Linear(hidden_size or query_size, 1, bias=False)
@@ -195,6 +203,9 @@ class LocalPredictiveAttention(nn.Module):
             Softmax over the window's real positions times the Gaussian factor (not renormalised:
             rows sum to at most 1); 0 outside the window and on padding.
         """
+        check_torch_inputs({"query": query, "keys": keys}, module=self)
+        if mask is not None:
+            check_torch_bool_mask(mask, "mask", keys.device)
         check_single_query(query, keys, mask, self.query_size, self.key_size)
         B, L = keys.shape[:2]
         lengths = mask.sum(-1) if mask is not None else torch.full((B,), L, device=keys.device)

@@ -1,7 +1,12 @@
 """Checkpoints in safetensors: a model's tensors and string metadata, never a pickle."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
+
+from attnlib.checks import check_safetensors_file
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
@@ -21,6 +26,14 @@ def save_checkpoint(model: torch.nn.Module, path, metadata: dict | None = None) 
     """
     from safetensors.torch import save_file
 
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or pathlib.Path, got {type(path).__name__}")
+    if Path(path).is_dir():
+        raise ValueError(f"path {path} is a directory: give a file name, e.g. {Path(path) / 'model.safetensors'}")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict of str to str, got {type(metadata).__name__}")
     metadata = dict(metadata or {})
     bad = {k: type(v).__name__ for k, v in metadata.items()
            if not isinstance(k, str) or not isinstance(v, str)}
@@ -50,13 +63,29 @@ def load_checkpoint(model: torch.nn.Module, path, strict: bool = True) -> dict:
     ------
     ValueError
         Naming every missing, unexpected or mis-shaped tensor
-        (``"decoder.out.weight: file (20, 64), model (18, 64)"``); nothing is loaded then.
+        (``"decoder.out.weight: file (20, 64), model (18, 64)"``); nothing is loaded then. Also for
+        a path that is not a safetensors file (a ``torch.save`` pickle, an empty or truncated file,
+        a directory), saying what it is not.
     """
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        metadata = dict(f.metadata() or {})
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or pathlib.Path, got {type(path).__name__}")
+    try:
+        check_safetensors_file(path, "checkpoint")
+    except ValueError as e:
+        if "save_checkpoint" in str(e):
+            raise
+        raise ValueError(f"{e}: load_checkpoint reads the files attnlib.torch.save_checkpoint writes") from None
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError) as e:  # what the file check above cannot see
+        raise ValueError(f"checkpoint {path} is not a readable safetensors file ({e}): write it with "
+                         f"attnlib.torch.save_checkpoint") from e
     own = model.state_dict()
     missing = sorted(set(own) - set(tensors))
     unexpected = sorted(set(tensors) - set(own))

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from attnlib.checks import check_positive_count, check_real
+
 __all__ = ["History", "train", "count_parameters"]
 
 
@@ -125,8 +127,23 @@ def train(model: torch.nn.Module, batches, loss_fn: Callable, optimizer: torch.o
 
     if (steps is None) == (epochs is None):
         raise ValueError(f"give exactly one of steps and epochs, got steps={steps}, epochs={epochs}")
-    if (steps is not None and steps < 1) or (epochs is not None and epochs < 1):
-        raise ValueError(f"steps/epochs must be positive, got steps={steps}, epochs={epochs}")
+    steps = None if steps is None else check_positive_count(steps, "steps")
+    epochs = None if epochs is None else check_positive_count(epochs, "epochs")
+    eval_every = None if eval_every is None else check_positive_count(eval_every, "eval_every")
+    if clip is not None:
+        check_real(clip, "clip", positive=True)
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for name, fn in (("loss_fn", loss_fn), ("eval_fn", eval_fn)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be a function of (model, batch) (eval_fn: of model), got "
+                            f"{type(fn).__name__}")
+    if not all(callable(getattr(optimizer, m, None)) for m in ("zero_grad", "step")):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer (e.g. torch.optim.Adam(model.parameters())), "
+                        f"got {type(optimizer).__name__}")
+    if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+        raise TypeError(f"scheduler must have a step() method (a torch.optim.lr_scheduler), got "
+                        f"{type(scheduler).__name__}")
     history = History()
     start = time.perf_counter()
     eval_time = 0.0

@@ -8,6 +8,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from attnlib.checks import (
+    check_positive_count,
+    check_probability,
+    check_token_ids,
+    check_torch_tensor,
+    check_torch_token_ids,
+)
 from attnlib.data.language_model import random_blocks
 
 __all__ = ["sequence_cross_entropy", "label_smoothing_targets", "seq2seq_loss", "lm_loss",
@@ -31,9 +38,17 @@ def sequence_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pad_id: 
     -------
     torch.Tensor, scalar
     """
+    check_torch_tensor(logits, "logits", floating=True)
+    check_torch_tensor(targets, "targets")
     if logits.ndim != 3 or targets.shape != logits.shape[:2]:
         raise ValueError(f"logits {tuple(logits.shape)} must be (B, T, V) and targets "
                          f"{tuple(targets.shape)} (B, T)")
+    if targets.dtype not in (torch.int64, torch.uint8):  # what cross_entropy reads as class ids
+        raise ValueError(f"targets must hold token ids as torch.long, got dtype {targets.dtype}: use targets.long()")
+    if targets.device != logits.device:
+        raise ValueError(f"targets is on {targets.device} but logits on {logits.device}: move it with "
+                         f"targets.to('{logits.device}')")
+    check_probability(label_smoothing, "label_smoothing", allow_one=True)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                            ignore_index=pad_id, label_smoothing=label_smoothing)
 
@@ -55,8 +70,9 @@ def label_smoothing_targets(target: torch.Tensor, vocab_size: int, epsilon: floa
     -------
     torch.Tensor, shape (N, vocab_size), float32; rows sum to 1
     """
-    if not 0.0 <= epsilon <= 1.0:
-        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+    check_probability(epsilon, "epsilon", allow_one=True)
+    vocab_size = check_positive_count(vocab_size, "vocab_size")
+    check_torch_token_ids(target, vocab_size, "target")
     onehot = torch.nn.functional.one_hot(target, vocab_size).float()
     return (1.0 - epsilon) * onehot + epsilon / vocab_size
 
@@ -89,8 +105,15 @@ def lm_loss(model, batch) -> torch.Tensor:
     torch.Tensor
         A scalar, in nats per token.
     """
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise ValueError(f"batch must be a pair (x, y) of (B, T) token ids, got {type(batch).__name__}"
+                         f"{f' of length {len(batch)}' if isinstance(batch, (tuple, list)) else ''}")
+    for name, t in zip(("x", "y"), batch):  # as_tensor(..., long) would truncate float ids silently
+        check_token_ids(t, model.vocab_size, f"batch {name}")
     device = model.tok_emb.weight.device
     x, y = (torch.as_tensor(t, dtype=torch.long, device=device) for t in batch)
+    if x.shape != y.shape:
+        raise ValueError(f"batch x and y must have the same shape (B, T), got {tuple(x.shape)} and {tuple(y.shape)}")
     logits = model(x)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
@@ -119,6 +142,11 @@ def evaluate_lm_loss(model, ids: np.ndarray, block_size: int, num_blocks: int = 
     float
         Nats per token.
     """
+    block_size = check_positive_count(block_size, "block_size")
+    num_blocks = check_positive_count(num_blocks, "num_blocks")
+    batch_size = check_positive_count(batch_size, "batch_size")
+    if last_only is not None:
+        last_only = check_positive_count(last_only, "last_only")
     was_training = model.training
     model.eval()
     rng = np.random.default_rng(seed)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from attnlib.checks import check_count, check_positive_count, check_real
+
 __all__ = ["warmup_schedule", "noam_rate", "noam_schedule", "warmup_linear_decay"]
 
 
@@ -26,8 +28,7 @@ def warmup_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int):
     -------
     torch.optim.lr_scheduler.LambdaLR
     """
-    if warmup_steps < 0:
-        raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+    warmup_steps = check_count(warmup_steps, "warmup_steps")
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 1.0 if warmup_steps == 0 else min(1.0, (s + 1) / warmup_steps))
 
@@ -52,11 +53,17 @@ def noam_rate(step, d_model: int, warmup_steps: int, factor: float = 1.0):
     -------
     float or numpy.ndarray of float
     """
-    if warmup_steps < 1 or d_model < 1:
-        raise ValueError(f"d_model and warmup_steps must be positive, got {d_model}, {warmup_steps}")
-    s = np.asarray(step, dtype=np.float64)
-    if np.any(s < 1):
-        raise ValueError("steps count from 1")
+    check_positive_count(d_model, "d_model")
+    check_positive_count(warmup_steps, "warmup_steps")
+    check_real(factor, "factor")
+    try:
+        s = np.asarray(step, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"step must be a step number or an array of them (counting from 1), got "
+                         f"{type(step).__name__}") from None
+    if not np.all(s >= 1):
+        raise ValueError(f"step counts from 1, got {step!r}" if s.ndim == 0 else
+                         f"step counts from 1, got a minimum of {s.min() if s.size else s}")
     out = factor * d_model ** -0.5 * np.minimum(s ** -0.5, s * warmup_steps ** -1.5)
     return float(out) if out.ndim == 0 else out
 
@@ -77,7 +84,7 @@ def noam_schedule(optimizer: torch.optim.Optimizer, d_model: int, warmup_steps: 
     -------
     torch.optim.lr_scheduler.LambdaLR
     """
-    noam_rate(1, d_model, warmup_steps)  # validates
+    noam_rate(1, d_model, warmup_steps, factor)  # validates
     for group in optimizer.param_groups:
         group["lr"] = 1.0
         group["initial_lr"] = 1.0
@@ -103,6 +110,8 @@ def warmup_linear_decay(optimizer: torch.optim.Optimizer, warmup_steps: int, tot
     -------
     torch.optim.lr_scheduler.LambdaLR
     """
+    warmup_steps = check_count(warmup_steps, "warmup_steps")
+    total_steps = check_positive_count(total_steps, "total_steps")
     if not 0 <= warmup_steps < total_steps:
         raise ValueError(f"need 0 <= warmup_steps < total_steps, got {warmup_steps}, {total_steps}")
     w, T = warmup_steps, total_steps

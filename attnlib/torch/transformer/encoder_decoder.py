@@ -28,6 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attnlib.checks import (
+    check_count,
+    check_positive_count,
+    check_probability,
+    check_torch_bool_mask,
+    check_torch_lengths,
+    check_torch_tensor,
+    check_torch_token_ids,
+)
 from attnlib.numpy.positional import sinusoidal_positional_encoding
 from attnlib.torch.attention.masks import padding_mask
 from attnlib.torch.decoding.greedy import greedy_decode
@@ -129,8 +138,19 @@ class Transformer(nn.Module):
                  max_len: int = 256, tie_embeddings: bool = True, tgt_to_src=None, pad_id: int = 0,
                  bos_id: int = 1, eos_id: int = 2):
         super().__init__()
+        for name, n in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size),
+                        ("d_model", d_model), ("num_heads", num_heads), ("d_ff", d_ff),
+                        ("num_encoder_layers", num_encoder_layers), ("num_decoder_layers", num_decoder_layers),
+                        ("max_len", max_len)):
+            check_positive_count(n, name)
         if d_model % num_heads:
             raise ValueError(f"num_heads={num_heads} must divide d_model={d_model}")
+        check_probability(dropout, "dropout")
+        for name, i, vocab in (("pad_id", pad_id, min(src_vocab_size, tgt_vocab_size)),
+                               ("bos_id", bos_id, tgt_vocab_size), ("eos_id", eos_id, tgt_vocab_size)):
+            if check_count(i, name) >= vocab:
+                raise ValueError(f"{name}={i} must be a token id below {vocab} (pad_id in both vocabularies, "
+                                 f"bos_id and eos_id in the target one)")
         self.config = TransformerConfig(
             src_vocab_size, tgt_vocab_size, d_model, num_heads, d_ff, num_encoder_layers,
             num_decoder_layers, dropout, norm_first, max_len, tie_embeddings,
@@ -181,6 +201,13 @@ class Transformer(nn.Module):
             return self.src_embed.weight[self.tgt_to_src]
         return self.tgt_embed.weight
 
+    def _check_ids(self, ids, vocab_size: int, name: str) -> None:
+        """Integer (B, L) ids in [0, vocab_size) on the model's device, no longer than max_len."""
+        check_torch_token_ids(ids, vocab_size, name, module=self, ndim=2, dims="(B, L)")
+        if ids.shape[1] > self.max_len:
+            raise ValueError(f"sequence length {ids.shape[1]} exceeds max_len={self.max_len} ({name} of shape "
+                             f"{tuple(ids.shape)})")
+
     def _embed(self, weight: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         if ids.dim() != 2:
             raise ValueError(f"token ids must have shape (B, L), got shape {tuple(ids.shape)}")
@@ -211,9 +238,8 @@ class Transformer(nn.Module):
         (weights) : list of dict
             Only when ``need_weights``: per layer ``{"self": (B, H, S, S)}``.
         """
-        if src_lengths.shape != src.shape[:1]:
-            raise ValueError(f"src_lengths must have shape (B,) = ({src.shape[0]},), got "
-                             f"{tuple(src_lengths.shape)} (src {tuple(src.shape)})")
+        self._check_ids(src, self.config.src_vocab_size, "src")
+        check_torch_lengths(src_lengths, "src_lengths", batch=src.shape[0])
         src_mask = padding_mask(src_lengths.to(src.device), src.shape[1])
         out = self.encoder(self._embed(self.src_embed.weight, src), padding_mask=src_mask,
                            need_weights=need_weights)
@@ -244,6 +270,13 @@ class Transformer(nn.Module):
         Target padding needs no mask of its own: padding sits after the real tokens, and the
         causal mask already stops every real position from seeing anything after it.
         """
+        self._check_ids(tgt_in, self.config.tgt_vocab_size, "tgt_in")
+        check_torch_tensor(memory, "memory")
+        check_torch_bool_mask(src_mask, "src_mask", memory.device)
+        if memory.dim() != 3 or tuple(src_mask.shape) != tuple(memory.shape[:2]) or memory.shape[0] != tgt_in.shape[0]:
+            raise ValueError(f"memory must be (B, S, d_model), src_mask (B, S) and tgt_in (B, T) with the same B "
+                             f"and S, got memory {tuple(memory.shape)}, src_mask {tuple(src_mask.shape)} and "
+                             f"tgt_in {tuple(tgt_in.shape)}")
         out = self.decoder(self._embed(self._target_matrix(), tgt_in), memory, causal=True,
                            memory_padding_mask=src_mask, need_weights=need_weights)
         if need_weights:
@@ -267,7 +300,9 @@ class Transformer(nn.Module):
         -------
         torch.Tensor, shape (B, T, V)
         """
-        if tgt_in.dim() != 2 or tgt_in.shape[0] != src.shape[0]:
+        check_torch_tensor(src, "src")
+        self._check_ids(tgt_in, self.config.tgt_vocab_size, "tgt_in")
+        if src.dim() < 1 or tgt_in.shape[0] != src.shape[0]:
             raise ValueError(f"tgt_in must be (B, T) with B={src.shape[0]}, got {tuple(tgt_in.shape)}")
         memory, src_mask = self.encode(src, src_lengths)
         if not need_weights:
@@ -295,7 +330,10 @@ class Transformer(nn.Module):
             (the place of :meth:`attnlib.torch.Seq2Seq.greedy`'s weights; see
             :func:`attention_maps` for every attention map).
         """
-        max_len = src.shape[1] + 10 if max_len is None else max_len
+        check_torch_tensor(src, "src")
+        if src.dim() != 2:
+            raise ValueError(f"src must have shape (B, S), got shape {tuple(src.shape)}")
+        max_len = src.shape[1] + 10 if max_len is None else check_positive_count(max_len, "max_len")
         memory, src_mask = self.encode(src, src_lengths)
         prefix = src.new_zeros((src.shape[0], 0))
 

@@ -29,6 +29,14 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from attnlib.checks import (
+    TorchTypeError,
+    check_count,
+    check_positive_count,
+    check_probability,
+    check_torch_inputs,
+    check_torch_token_ids,
+)
 from attnlib.torch.attention.kv_cache import KVCache, LayerKVCache
 from attnlib.torch.attention.multi_head import merge_heads, split_heads
 from attnlib.torch.attention.positional import alibi_bias, rope
@@ -78,9 +86,14 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, positions: str = "learned", dropout: float = 0.0):
         super().__init__()
+        d_model, num_heads = check_positive_count(d_model, "d_model"), check_positive_count(num_heads, "num_heads")
         if d_model % num_heads:
             raise ValueError(f"num_heads={num_heads} must divide d_model={d_model}")
+        if positions not in POSITION_KINDS:
+            raise ValueError(f"positions must be one of {POSITION_KINDS}, got {positions!r}")
+        check_probability(dropout, "dropout")
         self.num_heads, self.positions, self.dropout = num_heads, positions, dropout
+        self.d_model = d_model
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
         self.resid_dropout = nn.Dropout(dropout)
@@ -102,6 +115,7 @@ class CausalSelfAttention(nn.Module):
         output : torch.Tensor, shape (B, T, d_model)
         weights : torch.Tensor, shape (B, H, T, past + T), or None
         """
+        _check_block_input(self, x, self.d_model, cache)
         B, T, _ = x.shape
         past = cache.length if cache is not None else 0
         q, k, v = (split_heads(t, self.num_heads) for t in self.qkv(x).chunk(3, dim=-1))  # (B, H, T, dh)
@@ -118,6 +132,14 @@ class CausalSelfAttention(nn.Module):
                                                     dropout_p=self.dropout if self.training else 0.0,
                                                     need_weights=need_weights)
         return self.resid_dropout(self.proj(merge_heads(out))), weights
+
+
+def _check_block_input(module: nn.Module, x, d_model: int, cache) -> None:
+    check_torch_inputs({"x": x}, module=module)
+    if x.dim() != 3 or x.shape[-1] != d_model:
+        raise ValueError(f"x must have shape (B, T, d_model={d_model}), got shape {tuple(x.shape)}")
+    if cache is not None and not isinstance(cache, LayerKVCache):
+        raise TypeError(f"cache must be a LayerKVCache (one layer of a KVCache), got {type(cache).__name__}")
 
 
 class GPTBlock(nn.Module):
@@ -152,6 +174,7 @@ class GPTBlock(nn.Module):
         torch.Tensor, shape (B, T, d_model)
             Or ``(output, weights (B, H, T, past + T))`` when ``need_weights`` is True.
         """
+        _check_block_input(self, x, self.ln1.normalized_shape[0], cache)
         a, weights = self.attn(self.ln1(x), cache, need_weights)
         x = x + a
         x = x + self.dropout(self.ffn(self.ln2(x)))
@@ -192,8 +215,12 @@ class GPT(nn.Module):
             raise ValueError(f"positions must be one of {POSITION_KINDS}, got {positions!r}")
         for name, value in (("vocab_size", vocab_size), ("block_size", block_size), ("d_model", d_model),
                             ("num_heads", num_heads), ("num_layers", num_layers)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_count(value, name)
+        if d_model % num_heads:
+            raise ValueError(f"num_heads={num_heads} must divide d_model={d_model}")
+        if d_ff is not None:
+            check_positive_count(d_ff, "d_ff")
+        check_probability(dropout, "dropout")
         if positions == "rope" and (d_model // num_heads) % 2:
             raise ValueError(f"RoPE needs an even head size, got d_model/num_heads = {d_model // num_heads}")
         self.config = GPTConfig(vocab_size, block_size, d_model, num_heads, num_layers, positions, d_ff, dropout)
@@ -227,14 +254,12 @@ class GPT(nn.Module):
     def new_cache(self, batch: int, max_len: int | None = None) -> KVCache:
         """An empty :class:`~attnlib.torch.KVCache` for this model (``max_len`` defaults to block_size)."""
         p = self.tok_emb.weight
-        return KVCache(self.num_layers, batch, self.num_heads, max_len or self.block_size,
+        max_len = self.block_size if max_len is None else check_positive_count(max_len, "max_len")
+        return KVCache(self.num_layers, batch, self.num_heads, max_len,
                        self.d_model // self.num_heads, device=p.device, dtype=p.dtype)
 
     def _check_idx(self, idx, past: int = 0) -> None:
-        if not isinstance(idx, torch.Tensor):
-            raise ValueError(f"idx must be a torch.Tensor of token ids, got {type(idx).__name__}")
-        if idx.dtype not in (torch.int64, torch.int32):
-            raise ValueError(f"idx must hold integer token ids (torch.long), got dtype {idx.dtype}")
+        check_torch_token_ids(idx, self.vocab_size, "idx", module=self)  # type, dtype, device, range
         if idx.dim() != 2 or idx.shape[1] == 0 or idx.shape[0] == 0:
             raise ValueError(f"idx must have shape (B, T) with B, T >= 1, got {tuple(idx.shape)}")
         if self.positions == "learned" and past + idx.shape[1] > self.block_size:
@@ -242,9 +267,6 @@ class GPT(nn.Module):
                              f"reaches position {past + idx.shape[1]} (idx of shape {tuple(idx.shape)}"
                              f"{f' after {past} cached' if past else ''}): crop it to the last "
                              f"{self.block_size} tokens")
-        lo, hi = int(idx.min()), int(idx.max())
-        if lo < 0 or hi >= self.vocab_size:
-            raise ValueError(f"token ids must be in [0, {self.vocab_size}), got ids from {lo} to {hi}")
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None, need_weights: bool = False):
         """Next-token logits at every position.
@@ -271,6 +293,10 @@ class GPT(nn.Module):
             For ids that are not an integer (B, T) tensor in ``[0, vocab_size)``, or, with learned
             positions, inputs reaching past ``block_size``.
         """
+        if cache is not None and not isinstance(cache, KVCache):
+            raise TypeError(f"cache must be a KVCache (model.new_cache(batch) makes one), got {type(cache).__name__}")
+        if cache is not None and len(cache) != self.num_layers:
+            raise ValueError(f"cache has {len(cache)} layers but the model {self.num_layers}: use model.new_cache(batch)")
         past = cache.length if cache is not None else 0
         self._check_idx(idx, past)
         x = self.tok_emb(idx)
@@ -316,9 +342,10 @@ class GPT(nn.Module):
         logits : torch.Tensor, shape (B, max_new_tokens, vocab_size)
             Only when ``return_logits`` is True.
         """
-        if int(max_new_tokens) != max_new_tokens or max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
+        max_new_tokens = check_count(max_new_tokens, "max_new_tokens")
         check_sampling(temperature, top_k)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TorchTypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         self._check_idx(idx[:, -self.block_size:] if isinstance(idx, torch.Tensor) and idx.dim() == 2 else idx)
         was_training = self.training
         self.eval()

@@ -25,6 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attnlib.checks import (
+    check_positive_count,
+    check_probability,
+    check_real,
+    check_torch_bool_mask,
+    check_torch_inputs,
+)
 from attnlib.torch.attention.masks import causal_mask, merge_masks
 from attnlib.torch.attention.multi_head import MultiHeadAttention
 
@@ -34,11 +41,17 @@ __all__ = ["FeedForward", "EncoderLayer", "DecoderLayer", "TransformerEncoder",
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
 
-def _check_x(x, d_model: int, name: str = "x") -> None:
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+def _check_x(x, d_model: int, name: str = "x", module=None) -> None:
+    check_torch_inputs({name: x}, module=module)
     if x.dim() != 3 or x.shape[-1] != d_model:
         raise ValueError(f"{name} must have shape (B, L, d_model={d_model}), got shape {tuple(x.shape)}")
+
+
+def _check_layer_settings(d_model, d_ff, dropout, layer_norm_eps) -> None:
+    check_positive_count(d_model, "d_model")
+    check_positive_count(d_ff, "d_ff")
+    check_probability(dropout, "dropout")
+    check_real(layer_norm_eps, "layer_norm_eps", positive=True)
 
 
 class FeedForward(nn.Module):
@@ -69,8 +82,8 @@ class FeedForward(nn.Module):
         super().__init__()
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be 'relu' or 'gelu', got {activation!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        d_model, d_ff = check_positive_count(d_model, "d_model"), check_positive_count(d_ff, "d_ff")
+        check_probability(dropout, "dropout")
         self.activation = activation
         self.linear1 = nn.Linear(d_model, d_ff, device=device, dtype=dtype)
         self.linear2 = nn.Linear(d_ff, d_model, device=device, dtype=dtype)
@@ -87,7 +100,8 @@ class FeedForward(nn.Module):
         -------
         torch.Tensor, shape (..., d_model)
         """
-        if x.shape[-1] != self.linear1.in_features:
+        check_torch_inputs({"x": x}, module=self)
+        if x.dim() < 1 or x.shape[-1] != self.linear1.in_features:
             raise ValueError(f"x must have shape (..., d_model={self.linear1.in_features}), got "
                              f"shape {tuple(x.shape)}")
         return self.linear2(self.dropout(_ACTIVATIONS[self.activation](self.linear1(x))))
@@ -172,6 +186,7 @@ class EncoderLayer(_Block):
                  residual: bool = True, device=None, dtype=None):
         super().__init__()
         kw = {"device": device, "dtype": dtype}
+        _check_layer_settings(d_model, d_ff, dropout, layer_norm_eps)
         self.d_model, self.norm_first, self.residual = int(d_model), bool(norm_first), bool(residual)
         self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout, **kw)
         self.ffn = FeedForward(d_model, d_ff, dropout, activation, **kw)
@@ -205,9 +220,9 @@ class EncoderLayer(_Block):
         ValueError
             When ``x`` is not (B, L, d_model) or a mask does not fit (the message names the shapes).
         """
-        _check_x(x, self.d_model)
+        _check_x(x, self.d_model, module=self)
         B, L, _ = x.shape
-        mask = merge_masks(mask, padding_mask, B, L, L)
+        mask = merge_masks(mask, padding_mask, B, L, L, device=x.device)
         store = {}
 
         def attend(h):
@@ -268,6 +283,7 @@ class DecoderLayer(_Block):
                  residual: bool = True, device=None, dtype=None):
         super().__init__()
         kw = {"device": device, "dtype": dtype}
+        _check_layer_settings(d_model, d_ff, dropout, layer_norm_eps)
         self.d_model, self.norm_first, self.residual = int(d_model), bool(norm_first), bool(residual)
         self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout, **kw)
         self.cross_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout, **kw)
@@ -315,24 +331,29 @@ class DecoderLayer(_Block):
             When ``x`` or ``memory`` is not (B, L, d_model), batch sizes differ, or a mask does not
             fit (the message names the shapes).
         """
-        _check_x(x, self.d_model)
-        _check_x(memory, self.d_model, "memory")
+        _check_x(x, self.d_model, module=self)
+        _check_x(memory, self.d_model, "memory", module=self)
         if memory.shape[0] != x.shape[0]:
             raise ValueError(f"x has batch size {x.shape[0]} but memory {memory.shape[0]} "
                              f"(x {tuple(x.shape)}, memory {tuple(memory.shape)})")
         B, T, _ = x.shape
         S = memory.shape[1]
+        for name, m in (("self_mask", self_mask), ("memory_mask", memory_mask)):
+            if m is not None:
+                check_torch_bool_mask(m, name, x.device)
         if causal:
             c = causal_mask(T, device=x.device)
             if self_mask is None:
                 self_mask = c
-            elif isinstance(self_mask, torch.Tensor) and self_mask.dtype == torch.bool:
+            else:
                 if self_mask.shape[-2:] != (T, T):
                     raise ValueError(f"self_mask of shape {tuple(self_mask.shape)} does not end in "
                                      f"(T, T) = {(T, T)}")
                 self_mask = self_mask & c
-        self_mask = merge_masks(self_mask, padding_mask, B, T, T)
-        memory_mask = merge_masks(memory_mask, memory_padding_mask, B, T, S)
+        self_mask = merge_masks(self_mask, padding_mask, B, T, T, device=x.device,
+                                names=("self_mask", "padding_mask"))
+        memory_mask = merge_masks(memory_mask, memory_padding_mask, B, T, S, device=x.device,
+                                  names=("memory_mask", "memory_padding_mask"))
         store = {}
 
         def attend_self(h):
@@ -384,8 +405,7 @@ class _Stack(nn.Module):
     def __init__(self, num_layers: int, make_layer, d_model: int, norm_first: bool, final_norm,
                  layer_norm_eps: float, device, dtype):
         super().__init__()
-        if isinstance(num_layers, bool) or int(num_layers) != num_layers or num_layers < 1:
-            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
+        num_layers = check_positive_count(num_layers, "num_layers")
         self.layers = nn.ModuleList(make_layer() for _ in range(int(num_layers)))
         final_norm = norm_first if final_norm is None else final_norm
         self.norm = (nn.LayerNorm(d_model, eps=layer_norm_eps, device=device, dtype=dtype)
