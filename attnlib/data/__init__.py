@@ -15,7 +15,7 @@ platform, earlier imports or a cache.
 - :mod:`attnlib.data.translation`  seeded toy translation tasks (human dates -> ISO, string
   reversal) with vocabularies, splits and padded batches
 """
-from attnlib.data.corpus import CORPUS_MODULES, cache_dir, stdlib_corpus, tokenize
+from attnlib.data.corpus import CORPUS_MODULES, stdlib_corpus, tokenize
 from attnlib.data.minilm_files import (
                                        load_minilm_position_embeddings,
                                        load_minilm_tensor,
@@ -24,7 +24,7 @@ from attnlib.data.minilm_files import (
                                        minilm_model_dir,
 )
 
-__all__ = ["CORPUS_MODULES", "cache_dir", "stdlib_corpus", "tokenize",
+__all__ = ["CORPUS_MODULES", "stdlib_corpus", "tokenize",
            "load_minilm_position_embeddings", "load_minilm_tensor", "load_minilm_token_embeddings",
            "load_minilm_vocab", "minilm_model_dir"]
 

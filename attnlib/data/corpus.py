@@ -22,14 +22,13 @@ import gzip
 import hashlib
 import importlib.resources
 import json
-import os
 import re
 import warnings
 from pathlib import Path
 
 from attnlib.checks import check_path, check_text
 
-__all__ = ["CORPUS_MODULES", "CORPUS_FILE", "MANIFEST_FILE", "CorpusIntegrityError", "cache_dir",
+__all__ = ["CORPUS_MODULES", "CORPUS_FILE", "MANIFEST_FILE", "CorpusIntegrityError",
            "corpus_manifest", "files_dir", "read_corpus", "stdlib_corpus", "tokenize"]
 
 #: The modules whose docstrings make up the corpus, sorted. A module that did not import where the
@@ -79,22 +78,6 @@ def tokenize(text: str) -> list[str]:
         When ``text`` is not a str (None, bytes, a number, a list of str: tokenize each one).
     """
     return _WORD.findall(check_text(text, "text").lower())
-
-
-def cache_dir() -> Path:
-    """A folder for caches: ``$ATTNLIB_CACHE`` or ``~/.cache/attnlib``.
-
-    The standard-library corpus no longer uses it (it ships with attnlib); it stays for code
-    that keeps its own derived files, which should be keyed on the content they derive from.
-
-    Returns
-    -------
-    pathlib.Path
-        The folder (created if needed).
-    """
-    path = Path(os.environ.get("ATTNLIB_CACHE") or Path.home() / ".cache" / "attnlib")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 class CorpusIntegrityError(RuntimeError):
