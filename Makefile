@@ -3,6 +3,7 @@
 #   make test       set up, then ruff, unit tests, nbval over every chapter, the book build, the browser test
 #   make execute    re-execute every chapter notebook in place, storing outputs and widget state
 #   make exercises  write learner notebooks (solutions removed) into _build/exercises
+#   make experiments  (maintainers) re-run the sweeps behind the chapters, SWEEPS=name|module to choose
 #   make bench      print the performance table (ratios against references, one run)
 #   make gpu-check  on a CUDA GPU: the tests marked cuda, then the bench rows on the GPU, one table
 #   make lab        open JupyterLab on the chapters
@@ -20,7 +21,7 @@ NOTEBOOKS := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoi
 # runtimes are measured this way. `make bench` keeps the default threads (it times large kernels).
 ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: setup lint book test unit nbval browser execute exercises bench gpu-check lab clean constraints
+.PHONY: setup lint book test unit nbval browser execute exercises experiments bench gpu-check lab clean constraints
 
 # The environment: re-installed only when its inputs change.
 $(STAMP): requirements.txt constraints.txt pyproject.toml
@@ -68,6 +69,10 @@ execute: setup
 
 exercises: setup
 	$(PY) -m attnlib.course.learner --out _build/exercises $(NOTEBOOKS)
+
+# Maintainer sweeps too long for a notebook; results go to attnlib/experiments/results/ and are committed.
+experiments: setup
+	$(ONE_THREAD) $(PY) -m attnlib.experiments.results $(SWEEPS)
 
 bench: setup
 	$(PY) -m attnlib.course.bench
