@@ -34,12 +34,13 @@ def test_notebook_names_follow_NN_name():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_first_cell_installs_attnlib_in_colab_from_the_configured_repository(path):
-    first = read(path).cells[0]
+    nb = read(path)
+    first = nb.cells[0]
     assert "colab-install" in cn.tags(first)
     for tag in ("skip-execution", "nbval-skip", "remove-cell"):
         assert tag in cn.tags(first), f"Colab cell lacks tag {tag}"
-    assert first.source == cn.colab_cell_source(cn.repository_url()), \
-        "Colab cell is out of date with _config.yml: run `make execute`"
+    assert first.source == cn.colab_cell_source(cn.repository_url(), cn.notebook_extras(nb)), \
+        "Colab cell is out of date with _config.yml or the extras its run needed: run `make execute`"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

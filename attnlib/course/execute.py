@@ -5,6 +5,7 @@ Usage: ``python -m attnlib.course.execute [NOTEBOOK ...]`` (all chapters when no
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -14,19 +15,43 @@ import nbformat
 from nbclient import NotebookClient
 from tqdm.auto import tqdm
 
+from attnlib.course.dependencies import distributions_of_modules, required_extras
 from attnlib.course.notebooks import chapter_notebooks, runtime_text, set_runtime_cell, sync_colab_cell
 
+# Printed by a last, temporary cell: the top-level modules the kernel holds after the notebook.
+MODULES_PROBE = "import json, sys\nprint(json.dumps(sorted({m.partition('.')[0] for m in sys.modules})))"
 
-def execute(path: Path, timeout: int = 600) -> float:
-    """Execute one notebook in its own folder and write it back; return its runtime in seconds."""
+
+def _client(nb, path: Path, timeout: int) -> NotebookClient:
+    return NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                          store_widget_state=True, skip_cells_with_tag="skip-execution",
+                          resources={"metadata": {"path": str(path.parent)}})
+
+
+def kernel_baseline(path: Path) -> set[str]:
+    """The top-level modules a fresh kernel holds after running one cell (what every notebook has)."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(MODULES_PROBE)])
+    _client(nb, path, 60).execute()
+    return set(json.loads(nb.cells[0].outputs[0]["text"]))
+
+
+def execute(path: Path, timeout: int = 600, baseline: set[str] | None = None) -> float:
+    """Execute one notebook in its own folder and write it back; return its runtime in seconds.
+
+    Also records in ``metadata.attnlib`` the third-party distributions the run imported and the
+    extras of attnlib that install them; the Colab cell is then written to install those extras.
+    """
     nb = nbformat.read(path, as_version=4)
-    sync_colab_cell(nb)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                            store_widget_state=True, skip_cells_with_tag="skip-execution",
-                            resources={"metadata": {"path": str(path.parent)}})
+    baseline = kernel_baseline(path) if baseline is None else baseline
+    nb.cells.append(nbformat.v4.new_code_cell(MODULES_PROBE))
+    client = _client(nb, path, timeout)
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
+    probe = nb.cells.pop()
+    distributions = distributions_of_modules(set(json.loads(probe.outputs[0]["text"])) - baseline)
+    nb.metadata["attnlib"] = {"distributions": distributions, "extras": required_extras(distributions)}
+    sync_colab_cell(nb)
     set_runtime_cell(nb, seconds)
     nbformat.validate(nb)
     nbformat.write(nb, path)
@@ -40,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     paths = args.notebooks or chapter_notebooks()
     os.environ.setdefault("PYTHONHASHSEED", "0")
     total = 0.0
+    baseline = kernel_baseline(paths[0]) if paths else set()
     for path in tqdm(paths, desc="executing notebooks", unit="nb"):
-        seconds = execute(path)
+        seconds = execute(path, baseline=baseline)
         total += seconds
         tqdm.write(f"{path}: {seconds:.1f} s ({runtime_text(seconds)})")
     print(f"{len(paths)} notebooks executed in {total:.1f} s", file=sys.stderr)

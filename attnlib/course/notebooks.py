@@ -36,17 +36,23 @@ def tags(cell) -> list[str]:
     return cell.get("metadata", {}).get("tags", [])
 
 
-def colab_cell_source(url: str) -> str:
-    """Source of the first cell: installs attnlib when, and only when, run in Colab."""
+def colab_cell_source(url: str, extras=("torch",)) -> str:
+    """Source of the first cell: installs attnlib with ``extras`` when, and only when, run in Colab."""
+    package = f"attnlib[{','.join(extras)}]" if extras else "attnlib"
     return ("# Colab only: install attnlib, the course's library. Skipped locally, by nbval and by the book.\n"
             "import sys\n"
             "if \"google.colab\" in sys.modules:\n"
-            f"    %pip install -q \"attnlib[torch] @ git+{url}\"")
+            f"    %pip install -q \"{package} @ git+{url}\"")
+
+
+def notebook_extras(nb) -> list[str]:
+    """The extras of attnlib the notebook's last run needed (``make execute`` records them)."""
+    return list(nb.metadata.get("attnlib", {}).get("extras", ["torch"]))
 
 
 def sync_colab_cell(nb, url: str | None = None) -> None:
     """Make the notebook's first cell the Colab install cell for ``url`` (inserting it if absent)."""
-    cell = nbformat.v4.new_code_cell(colab_cell_source(url or repository_url()))
+    cell = nbformat.v4.new_code_cell(colab_cell_source(url or repository_url(), notebook_extras(nb)))
     cell.metadata["tags"] = list(COLAB_TAGS)
     cells = nb.cells
     if cells and "colab-install" in tags(cells[0]):
