@@ -1,0 +1,229 @@
+"""Explorers that work without a kernel: frames rendered ahead, switched in the browser.
+
+A reader of the static book has no kernel, so a knob cannot recompute its picture there. A
+frame explorer therefore gives every knob a small set of values, renders the picture for every
+combination when the notebook runs, and stacks the pictures in ipywidgets ``Stack`` widgets
+whose ``selected_index`` is linked in the browser (``jslink``) to the knob's ``index``: moving a
+knob in the book switches the frame with no kernel behind it. Two knobs nest two stacks.
+
+In a live kernel the same explorer also offers, folded under "any value", controls that
+recompute the picture for values outside the rendered set (:class:`FreeKnob`); that part is
+tagged with the CSS class ``attnlib-live-only`` and hidden in the book, where it cannot work.
+
+Build one with :func:`frame_explorer`; every chapter's explorer uses it.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from matplotlib.figure import Figure
+
+__all__ = ["Knob", "FreeKnob", "MAX_FRAMES", "LIVE_ONLY_CLASS", "frame_explorer", "figure_png"]
+
+# Frames are stored in the notebook: keep them few (the design asks for tens, not hundreds).
+MAX_FRAMES = 40
+# The class of the live-only part; the book's stylesheet hides it.
+LIVE_ONLY_CLASS = "attnlib-live-only"
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A knob with a few values, each of which gets a pre-rendered frame.
+
+    Parameters
+    ----------
+    name : str
+        The keyword the value is passed to ``render`` under.
+    options : sequence of (label, value) pairs, or of values
+        The values the knob takes in the book (labels default to ``str(value)``).
+    description : str
+        The knob's label on the page.
+    style : {"slider", "dropdown", "toggle"}
+        ``SelectionSlider``, ``Dropdown`` or ``ToggleButtons``.
+    value : object, optional
+        The value selected at first (default the first option).
+    """
+
+    name: str
+    options: Sequence
+    description: str = ""
+    style: str = "slider"
+    value: object = None
+    labels: tuple[str, ...] = field(init=False, repr=False)
+    values: tuple = field(init=False, repr=False)
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"a knob's name must be a Python identifier (it names render's argument), got {self.name!r}")
+        pairs = [o if isinstance(o, tuple) and len(o) == 2 else (_label(o), o) for o in self.options]
+        if not pairs:
+            raise ValueError(f"knob {self.name!r} needs at least one option")
+        labels = tuple(str(label) for label, _ in pairs)
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"knob {self.name!r} has repeated labels: {list(labels)}")
+        if self.style not in ("slider", "dropdown", "toggle"):
+            raise ValueError(f"knob {self.name!r}: style must be 'slider', 'dropdown' or 'toggle', got {self.style!r}")
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "values", tuple(v for _, v in pairs))
+        if self.value is not None and not any(_same(self.value, v) for v in self.values):
+            raise ValueError(f"knob {self.name!r}: initial value {self.value!r} is not one of its options {list(self.values)}")
+
+    @property
+    def index(self) -> int:
+        """Index of the initial value."""
+        if self.value is None:
+            return 0
+        return next(i for i, v in enumerate(self.values) if _same(self.value, v))
+
+
+@dataclass(frozen=True)
+class FreeKnob:
+    """A live-kernel control that recomputes for any value (hidden in the static book).
+
+    ``widget`` is any ipywidgets value widget (e.g. a ``FloatLogSlider``); its value is passed to
+    ``render`` under ``name``, the other arguments coming from the frame knobs.
+    """
+
+    name: str
+    widget: object
+
+
+def _label(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b
+
+
+def figure_png(fig: Figure, dpi: int = 80) -> bytes:
+    """The PNG bytes of ``fig`` (closed afterwards if pyplot holds it)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    if plt.fignum_exists(getattr(fig, "number", -1)):
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def _knob_widget(knob: Knob):
+    import ipywidgets as widgets
+
+    options = list(zip(knob.labels, range(len(knob.labels))))
+    common = dict(options=options, value=knob.index, description=knob.description or knob.name,
+                  style={"description_width": "initial"})
+    if knob.style == "slider":
+        return widgets.SelectionSlider(continuous_update=True, layout=widgets.Layout(width="360px"), **common)
+    if knob.style == "dropdown":
+        return widgets.Dropdown(layout=widgets.Layout(width="260px"), **common)
+    return widgets.ToggleButtons(**common)
+
+
+def frame_explorer(render: Callable[..., Figure], knobs: Sequence[Knob], free: Sequence[FreeKnob] = (),
+                   fixed: dict | None = None, note: str = "", dpi: int = 80):
+    """An explorer whose frames are rendered now and switched by its knobs in the browser.
+
+    Parameters
+    ----------
+    render : callable
+        ``render(**values) -> matplotlib.figure.Figure``, called with one value per knob (and
+        ``fixed``); it should build a ``Figure`` directly (not through pyplot).
+    knobs : sequence of Knob
+        One or more knobs; the product of their options is rendered (at most :data:`MAX_FRAMES`).
+    free : sequence of FreeKnob
+        Live-kernel controls that recompute for any value (hidden in the book).
+    fixed : dict, optional
+        Keyword arguments passed to every ``render`` call.
+    note : str
+        A line of HTML under the knobs.
+    dpi : int
+        Resolution of the stored frames.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        Display it (the last expression of a cell). ``.frames`` holds the frames' count.
+
+    Raises
+    ------
+    ValueError
+        When there are no knobs, two share a name, or the frames would exceed :data:`MAX_FRAMES`.
+    """
+    import ipywidgets as widgets
+
+    knobs = list(knobs)
+    if not knobs:
+        raise ValueError("a frame explorer needs at least one knob")
+    names = [k.name for k in knobs] + [f.name for f in free]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two knobs share a name: {names}")
+    count = 1
+    for k in knobs:
+        count *= len(k.values)
+    if count > MAX_FRAMES:
+        raise ValueError(f"{count} frames ({' x '.join(str(len(k.values)) for k in knobs)}) is more than "
+                         f"{MAX_FRAMES}: give the knobs fewer values (the frames are stored in the notebook)")
+    fixed = dict(fixed or {})
+    controls = [_knob_widget(k) for k in knobs]
+
+    def build(depth: int, chosen: dict):
+        # A stack over this knob's values; its children are the next knob's stacks, or the frames.
+        children = []
+        for value in knobs[depth].values:
+            here = {**chosen, knobs[depth].name: value}
+            if depth + 1 == len(knobs):
+                png = figure_png(render(**fixed, **here), dpi=dpi)
+                children.append(widgets.Image(value=png, format="png"))
+            else:
+                children.append(build(depth + 1, here))
+        stack = widgets.Stack(children, selected_index=knobs[depth].index)
+        links.append(widgets.jslink((controls[depth], "index"), (stack, "selected_index")))
+        return stack
+
+    links: list = []
+    frames = build(0, {})
+    # The knobs sit directly in the VBox: with the book's widget manager (html-manager 1.0.15), a
+    # jslink whose source is inside an HBox leaves the linked Stack without a view (tried in Chromium).
+    parts = list(controls)
+    if note:
+        parts.append(widgets.HTML(f"<small>{note}</small>"))
+    parts.append(frames)
+    if free:
+        parts.append(_live_part(render, knobs, controls, free, fixed, dpi))
+    box = widgets.VBox(parts)
+    box.add_class("attnlib-frame-explorer")
+    box.frames = count
+    box.links = links
+    return box
+
+
+def _live_part(render, knobs, controls, free, fixed, dpi):
+    """The folded live-kernel part: free controls that recompute into an Output widget.
+
+    Nothing is drawn until a control moves, so the notebook stores no extra picture.
+    """
+    import ipywidgets as widgets
+    from IPython.display import Image, display
+
+    out = widgets.Output()
+
+    def redraw(_change=None):
+        chosen = {k.name: k.values[c.index] for k, c in zip(knobs, controls)}
+        chosen.update({f.name: f.widget.value for f in free})
+        with out:
+            out.clear_output(wait=True)
+            display(Image(data=figure_png(render(**fixed, **chosen), dpi=dpi), format="png"))
+
+    for f in free:
+        f.widget.observe(redraw, names="value")
+    part = widgets.Accordion([widgets.VBox([widgets.HBox([f.widget for f in free]), out])],
+                             titles=("Any value (recomputes; needs a running kernel)",))
+    part.selected_index = None
+    part.add_class(LIVE_ONLY_CLASS)
+    return part
