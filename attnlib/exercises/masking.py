@@ -149,7 +149,7 @@ _ATTENTION_MISTAKES = (
             "key padding (B, 1, L_k), plus the causal part, and a query row is blocked only where it "
             "has no real key.",
             _with_mask(lambda n, Lq, Lk, c: combine_masks(
-                key_padding_mask(n, Lq, Lk), padding_mask(n, Lq)[:, :, None],
+                key_padding_mask(n, Lq, Lk), np.arange(Lq)[None, :, None] < n[:, None, None],
                 causal_mask(Lq, Lk) if c else None))),
     Mistake("causal_bottom_right", "Your causal mask is aligned to the bottom-right corner: with L_q "
             "queries and L_k keys it lets query i see keys j <= i + (L_k - L_q), the convention of a "
