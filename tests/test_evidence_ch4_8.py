@@ -55,7 +55,7 @@ def loop_nw(x_query, x_key, y_key, h):
     w = loop_kernel_weights(x_query, x_key, h)
     out = np.zeros(w.shape[:-1])
     for idx in np.ndindex(*out.shape):
-        b, i = idx[:-1], idx[-1]
+        b = idx[:-1]
         yk = np.broadcast_to(y_key, w.shape[:-2] + y_key.shape[-1:])[b]
         out[idx] = sum(w[idx][j] * yk[j] for j in range(w.shape[-1]))
     return out
@@ -301,7 +301,7 @@ def test_torch_sdpa_gives_zeros_on_a_fully_masked_row():
     assert torch.isfinite(out[0]).all()
 
 
-def test_torch_multihead_attention_gives_nan_with_weights_and_zeros_without():
+def test_torch_multihead_attention_gives_nan_with_weights_and_depends_on_the_path_without():
     x, keep = _fully_masked_inputs()
     torch.manual_seed(0)
     mha = torch.nn.MultiheadAttention(4, 2, batch_first=True)
@@ -310,6 +310,10 @@ def test_torch_multihead_attention_gives_nan_with_weights_and_zeros_without():
     assert torch.isfinite(out[0]).all()
     out_f, _ = mha(x, x, x, key_padding_mask=~keep, need_weights=False)
     assert torch.equal(out_f[1], torch.zeros_like(out_f[1]))
+    mha.eval()
+    with torch.no_grad():  # evaluation without gradients: its own fast path, NaN again
+        out_e, _ = mha(x, x, x, key_padding_mask=~keep, need_weights=False)
+    assert torch.isnan(out_e[1]).all()
 
 
 def test_attnlib_gives_zeros_on_a_fully_masked_row_on_both_paths():
