@@ -335,3 +335,75 @@ def test_unscaled_softmax_saturates_more_than_scaled(d_k):
     top_dot = _softmax_rows(s).max(-1).mean()
     top_scaled = _softmax_rows(s / np.sqrt(d_k)).max(-1).mean()
     assert top_dot > 0.8 > 0.3 > top_scaled
+
+
+# ----------------------------------------------------------------------------- timing as ratios
+
+
+def test_interleaved_ratios_recovers_a_known_ratio():
+    import time
+
+    from attnlib.experiments.multi_head import interleaved_ratios
+
+    # Sleeps of 20 and 10 ms: a busy machine adds a few ms to both, which keeps the ratio in range.
+    r = interleaved_ratios({"long": lambda: time.sleep(0.02), "short": lambda: time.sleep(0.01)},
+                           reference="short", rounds=9)
+    assert set(r) == {"median", "q25", "q75", "rounds"} and r["rounds"] == 9
+    assert 1.4 < r["median"]["long"] < 2.6
+    assert r["q25"]["long"] <= r["median"]["long"] <= r["q75"]["long"]
+
+
+def test_doubling_ratios_and_path_ratios_return_ratios_and_exact_sizes():
+    from matplotlib.figure import Figure
+
+    from attnlib.experiments.multi_head import doubling_ratios
+    from attnlib.experiments.numpy_to_torch import attention_path_ratios, path_ratios_table
+    from attnlib.viz.multi_head import cost_ratio_figure
+    from attnlib.viz.numpy_to_torch import path_ratios_frame
+
+    d = doubling_ratios([16, 32, 64], d_model=8, num_heads=2, rounds=3, progress=False)
+    assert list(d["weights_bytes"]) == [2 * L * L * 4 for L in (16, 32, 64)]
+    assert d["ratio"].shape == (2,) and (d["ratio"] > 0).all()
+    np.testing.assert_allclose(d["exponent"], np.log(d["ratio"]) / np.log(2))
+    assert "seconds" not in d
+    p = attention_path_ratios([16, 32], num_heads=2, head_dim=8, rounds=3, progress=False)
+    assert list(p["weights_bytes"]) == [2 * 16 * 16 * 4, 2 * 32 * 32 * 4]
+    assert (p["weights"] > 0).all() and (p["fused"] > 0).all()
+    assert "ms" not in path_ratios_table(p)
+    assert isinstance(path_ratios_frame(p, 1), Figure)
+    import matplotlib.pyplot as plt
+    plt.close(cost_ratio_figure(d))
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: __import__("attnlib.experiments.multi_head", fromlist=["x"]).interleaved_ratios(
+        {"a": lambda: None}, reference="b"), ValueError, "reference"),
+    (lambda: __import__("attnlib.experiments.multi_head", fromlist=["x"]).interleaved_ratios(
+        {"a": 3}, reference="a"), TypeError, r"fns\['a'\]"),
+    (lambda: __import__("attnlib.experiments.multi_head", fromlist=["x"]).doubling_ratios(
+        [32, 16], progress=False), ValueError, "increase"),
+    (lambda: __import__("attnlib.experiments.multi_head", fromlist=["x"]).doubling_ratios(
+        [32], progress=False), ValueError, "at least two"),
+    (lambda: __import__("attnlib.experiments.numpy_to_torch", fromlist=["x"]).attention_path_ratios(
+        [16, -8], progress=False), ValueError, "lengths"),
+    (lambda: __import__("attnlib.experiments.numpy_to_torch", fromlist=["x"]).loop_batch_ratio(
+        3, torch.zeros(2, 3, 4)), TypeError, "module"),
+    (lambda: __import__("attnlib.viz.scores", fromlist=["x"]).scaling_frame(0, True), ValueError, "d_k"),
+    (lambda: __import__("attnlib.viz.scores", fromlist=["x"]).scaling_explorer(d_k=5), ValueError, "d_k"),
+    (lambda: __import__("attnlib.viz.numpy_to_torch", fromlist=["x"]).path_ratios_figure({"L": [1]}),
+     ValueError, "attention_path_ratios"),
+    (lambda: __import__("attnlib.viz.multi_head", fromlist=["x"]).cost_ratio_figure({"L": [1]}),
+     ValueError, "doubling_ratios"),
+])
+def test_new_functions_name_a_bad_argument(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_scaling_snapshots_show_the_saturation_they_claim():
+    """Unscaled, the mean largest weight grows with d_k; scaled, it stays put (the ch5 explorer)."""
+    from attnlib.viz.scores import _scaling_draw
+
+    top = {d: {k: w.max(-1).mean() for k, w in _scaling_draw(d, 16, 300, 0).items()} for d in (4, 1024)}
+    assert top[1024]["unscaled"] > 0.9 > 0.5 > top[4]["unscaled"]
+    assert abs(top[1024]["scaled"] - top[4]["scaled"]) < 0.05
