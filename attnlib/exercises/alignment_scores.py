@@ -66,6 +66,21 @@ _ADDITIVE_MISTAKES = (
             "add first, then tanh: v . tanh(q W_q + k W_k).",
             lambda q, k, W_q, W_k, v: (np.tanh(q @ W_q)[..., :, None, :]
                                        + np.tanh(k @ W_k)[..., None, :, :]) @ v),
+    Mistake("v_inside_tanh", "You applied v inside the tanh, tanh((q W_q + k W_k) . v): the tanh acts on "
+            "each of the h hidden units, and v then weights them: v . tanh(q W_q + k W_k), i.e. "
+            "np.tanh(...) @ v.",
+            lambda q, k, W_q, W_k, v: np.tanh(_hidden(q, k, W_q, W_k) @ v)),
+    Mistake("scaled_by_sqrt_d_k", "Your scores are the additive scores divided by sqrt(d_k) (the keys' "
+            "feature count): that scaling belongs to the scaled DOT product, whose variance grows "
+            "with d_k. The additive score has no such factor: v . tanh(q W_q + k W_k).",
+            lambda q, k, W_q, W_k, v: additive_scores(q, k, W_q, W_k, v) / np.sqrt(k.shape[-1])),
+    Mistake("scaled_by_sqrt_d_q", "Your scores are the additive scores divided by sqrt(d_q) (the queries' "
+            "feature count): that scaling belongs to the scaled DOT product. The additive score has "
+            "no such factor: v . tanh(q W_q + k W_k).",
+            lambda q, k, W_q, W_k, v: additive_scores(q, k, W_q, W_k, v) / np.sqrt(q.shape[-1])),
+    Mistake("scaled_by_sqrt_h", "Your scores are the additive scores divided by sqrt(h), the number of "
+            "hidden units. The additive score has no scaling: v . tanh(q W_q + k W_k).",
+            lambda q, k, W_q, W_k, v: additive_scores(q, k, W_q, W_k, v) / np.sqrt(v.shape[-1])),
     Mistake("sum_not_v", "You summed the hidden units instead of weighting them with v: the score "
             "is v . tanh(...), i.e. tanh(...) @ v.",
             lambda q, k, W_q, W_k, v: np.tanh(_hidden(q, k, W_q, W_k)).sum(-1)),
@@ -110,7 +125,10 @@ ADDITIVE = Exercise(
     hint="Project first: a = q @ W_q of shape (..., L_q, h) and b = k @ W_k of shape (..., L_k, h). "
          "Then a[..., :, None, :] + b[..., None, :, :] has shape (..., L_q, L_k, h); apply np.tanh "
          "and contract the last axis with v: (...) @ v.",
-    checked="batched and unbatched, d_q != d_k: shapes and values match")
+    checked="batched and unbatched, d_q != d_k: shapes and values match",
+    batched_hint="It ran on the unbatched cases, so look at the batched one: insert the new axes counted "
+                 "from the end, (q @ W_q)[..., :, None, :] and (k @ W_k)[..., None, :, :] (not "
+                 "[:, None, :], which puts the new axis after the batch axis of a 3-D array).")
 
 JACOBIAN = Exercise(
     name="softmax Jacobian", call="fn(x)", arg_names=("x",), out_axes=("n", "n"),
@@ -118,7 +136,10 @@ JACOBIAN = Exercise(
     reference=softmax_jacobian, cases=_jacobian_cases, mistakes=_JACOBIAN_MISTAKES,
     hint="p = softmax(x) over the last axis (max-subtracted); then "
          "p[..., :, None] * np.eye(n) - p[..., :, None] * p[..., None, :].",
-    checked="batched and unbatched, and scores of 1e4: shapes and values match")
+    checked="batched and unbatched, and scores of 1e4: shapes and values match",
+    batched_hint="It ran on one row of scores, so look at the batched cases: take the softmax over "
+                 "axis=-1 with keepdims=True, build diag(p) as p[..., :, None] * np.eye(n) and p p^T as "
+                 "p[..., :, None] * p[..., None, :] (np.outer and np.diag work on 1-D arrays only).")
 
 _CHAPTER = Chapter("Alignment scores and softmax", [ADDITIVE, JACOBIAN])
 

@@ -39,10 +39,29 @@ AXIS_MEANING = {
     "d_model": "one column per model feature",
 }
 
-# Said when a function runs on unbatched inputs but raises on batched ones: the classic cause.
+# Said when a function runs on unbatched inputs but raises on batched ones. The generic hint is
+# about axes counted from the end; the transpose hint is for exercises that transpose keys
+# (Q K^T), where `K.T` is the classic cause. An exercise may give its own (``batched_hint``).
 BATCHED_HINT = ("It ran on the unbatched cases, so look at how it handles extra leading (batch) axes: "
-                "`K.T` reverses *all* axes of a batched array; swap only the last two with "
-                "`np.swapaxes(K, -1, -2)` (or `K.swapaxes(-1, -2)`), and index axes from the end (-1, -2).")
+                "count axes from the end (-1, -2), insert new axes from the end (`x[..., :, None]`), "
+                "and keep the batch axes in any reshape (`x.reshape(*x.shape[:-1], ...)`).")
+TRANSPOSE_BATCHED_HINT = ("It ran on the unbatched cases, so look at how it handles extra leading (batch) "
+                          "axes: `K.T` reverses *all* axes of a batched array; swap only the last two "
+                          "with `np.swapaxes(K, -1, -2)` (or `K.swapaxes(-1, -2)`), and index axes from "
+                          "the end (-1, -2).")
+# Arguments whose name says they are keys that get transposed (Q K^T): the transpose hint applies.
+_TRANSPOSED_KEYS = ("K", "K_past")
+
+
+def batched_hint(ex: "Exercise") -> str:
+    """The hint for a function that ran unbatched but raised on a batched case.
+
+    The exercise's own ``batched_hint`` if it has one; else the transpose hint when one of its
+    arguments is a key matrix ``K`` (scores ``Q K^T``), else the generic one about axes.
+    """
+    if ex.batched_hint:
+        return ex.batched_hint
+    return TRANSPOSE_BATCHED_HINT if any(n in _TRANSPOSED_KEYS for n in ex.arg_names) else BATCHED_HINT
 
 
 @dataclass(frozen=True)
@@ -98,6 +117,9 @@ class Exercise:
         General hint, shown when unsolved or when no mistake-specific hint applies.
     checked : str
         What passing proves, e.g. "shapes and values match, batched and unbatched".
+    batched_hint : str
+        Said when the function runs on the unbatched cases but raises on a batched one; empty:
+        :func:`batched_hint` picks the generic or the transpose hint.
     """
     name: str
     call: str
@@ -109,6 +131,7 @@ class Exercise:
     mistakes: tuple = ()
     hint: str = ""
     checked: str = "shapes and values match"
+    batched_hint: str = ""
 
 
 class CheckResult:
@@ -359,7 +382,7 @@ def raised(ex: Exercise, cases: list, outs: list, case: Case, err: Exception) ->
         what += f" {case.note}"
     # The case's own note (e.g. "the mask broadcasts") is the better lead when there is one.
     ran_unbatched = any(not is_batched(c) for c in cases[:len(outs)])
-    hint = BATCHED_HINT if is_batched(case) and ran_unbatched and not case.note else None
+    hint = batched_hint(ex) if is_batched(case) and ran_unbatched and not case.note else None
     return failed(ex, what, hint)
 
 

@@ -73,6 +73,10 @@ def _attention_cases():
                  note="Queries and keys differ in length here: the padding belongs to the keys, so "
                       "the mask is (B, 1, L_k), padding_mask(lengths, L_k)[:, None, :], which "
                       "broadcasts over the L_q query rows."),
+            Case((n(2, 3, 4), n(2, 5, 4), n(2, 5, 2), L(5, 4), True),
+                 "causal with 3 queries and 5 keys, lengths [5, 4]",
+                 note="Queries and keys differ in length here: causal_mask(L_q, L_k) is (L_q, L_k), "
+                      "True where j <= i (aligned top-left), and the key padding is (B, 1, L_k)."),
             Case((n(2, 4, 3), n(2, 4, 3), n(2, 4, 5), L(3, 0), True),
                  "lengths [3, 0]: an empty sequence, causal", nonfinite=EMPTY)]
 
@@ -83,12 +87,15 @@ _MASK_MISTAKES = (
     Mistake("inverted", "Your mask has inverted polarity: it is True where attention is blocked. "
             "The convention is True = may attend: real keys at or before the query.",
             lambda n, L: ~_combined(n, L)),
-    Mistake("query_axis", "Your padding mask is broadcast along the wrong axis: it blocks padded "
-            "*query rows* (mask[:, :, None]) instead of padded *key columns*, so a padded query row "
-            "allows no key at all. (Together with the causal mask, real rows happen to come out "
-            "right.) Padding is a property of the keys: use padding_mask(lengths, max_len)[:, None, :], "
-            "one row shared by all queries.",
-            lambda n, L: combine_masks(padding_mask(n, L)[:, :, None], causal_mask(L))),
+    Mistake("query_rows_masked", "Your mask also blocks the padded *query rows*: a padded query "
+            "i >= lengths[b] is allowed no key at all. That is what masking the padded queries as "
+            "well as the padded keys gives (real & real-query & causal); with the causal mask it is "
+            "also what putting the padding on the query axis alone (mask[:, :, None]) gives, since "
+            "then every real row comes out right. The exercise asks for the key padding only: "
+            "mask[b, i, j] depends on whether KEY j is real, whatever query i is. A padded query row "
+            "may attend to the real keys (its output is ignored later); blocking it leaves it empty.",
+            lambda n, L: combine_masks(padding_mask(n, L)[:, None, :], padding_mask(n, L)[:, :, None],
+                                       causal_mask(L))),
     Mistake("strict_diagonal", "Your causal part is off by one: it blocks the diagonal, so a token "
             "cannot attend to itself (j < i). A query may attend to keys j <= i, its own position "
             "included (np.tril with k=0).",
@@ -136,6 +143,23 @@ _ATTENTION_MISTAKES = (
             "padding mask as padding_mask(lengths, L_k)[:, None, :] (one row for all queries).",
             _with_mask(lambda n, Lq, Lk, c: combine_masks(
                 padding_mask(n, Lk)[:, :, None], causal_mask(Lq, Lk) if c else None))),
+    Mistake("query_rows_masked", "You masked the padded *query rows* as well as the padded keys, so "
+            "their outputs are zero. `lengths` are the lengths of the KEY sequences only (in "
+            "cross-attention the queries are another sequence with no lengths given): the mask is the "
+            "key padding (B, 1, L_k), plus the causal part, and a query row is blocked only where it "
+            "has no real key.",
+            _with_mask(lambda n, Lq, Lk, c: combine_masks(
+                key_padding_mask(n, Lq, Lk), np.arange(Lq)[None, :, None] < n[:, None, None],
+                causal_mask(Lq, Lk) if c else None))),
+    Mistake("causal_bottom_right", "Your causal mask is aligned to the bottom-right corner: with L_q "
+            "queries and L_k keys it lets query i see keys j <= i + (L_k - L_q), the convention of a "
+            "decoder whose queries are the LAST L_q of the L_k positions (a KV cache; torch's "
+            "causal_lower_right). This chapter's causal mask, causal_mask(L_q, L_k), is aligned "
+            "top-left: query i sees keys j <= i, whatever L_k is. The two agree only when "
+            "L_q == L_k.",
+            _with_mask(lambda n, Lq, Lk, c: combine_masks(
+                key_padding_mask(n, Lq, Lk),
+                np.tril(np.ones((Lq, Lk), bool), Lk - Lq) if c else None))),
     Mistake("no_padding", "Padded keys still get weight: your mask ignores the lengths. AND a key "
             "padding mask into it.",
             _with_mask(lambda n, Lq, Lk, c: causal_mask(Lq, Lk) if c else None)),
@@ -179,9 +203,10 @@ MASKED_ATTENTION = Exercise(
     arg_names=("Q", "K", "V", "lengths", "causal"), out_axes=("L_q", "d_v"),
     dims=lambda Q, K, V, n, c: {"L_q": Q.shape[-2], "L_k": K.shape[-2], "d_v": V.shape[-1]},
     reference=_masked_attention, cases=_attention_cases, mistakes=_ATTENTION_MISTAKES,
-    hint="Build the mask (key padding, [:, None, :], AND the causal mask if causal) and pass it to "
-         "scaled_dot_product_attention from attnlib.numpy, or to your own softmax with -inf.",
-    checked="self- and cross-attention, causal or not, with an empty sequence")
+    hint="Build the mask (key padding, [:, None, :], AND the causal mask causal_mask(L_q, L_k) if "
+         "causal) and pass it to scaled_dot_product_attention from attnlib.numpy, or to your own "
+         "softmax with -inf.",
+    checked="self- and cross-attention, causal or not (also with L_q != L_k), with an empty sequence")
 
 _CHAPTER = Chapter("Scaled dot-product attention and masking", [COMBINED_MASK, MASKED_ATTENTION])
 

@@ -90,14 +90,14 @@ _SPLIT_MISTAKES = (
 
 
 def _mha_with(split=split_heads, merge=merge_heads, scale_dim=None, out_proj=True, heads=True,
-              use_mask=True):
+              use_mask=True, head_axis=True):
     """A multi-head attention with one thing done wrong, for the catalogue."""
     def fn(x_q, x_kv, W_q, W_k, W_v, W_o, H, mask):
         H_eff = H if heads else 1
         q, k, v = (split(a, H_eff) for a in (x_q @ W_q, x_kv @ W_k, x_kv @ W_v))
         if scale_dim == "d_model":
             q = q * np.sqrt(q.shape[-1] / x_q.shape[-1])  # so that SDPA's sqrt(d_head) becomes sqrt(d_model)
-        m = None if (mask is None or not use_mask) else np.expand_dims(mask, -3)
+        m = None if (mask is None or not use_mask) else (np.expand_dims(mask, -3) if head_axis else mask)
         heads_out, _ = scaled_dot_product_attention(q, k, v, mask=m)
         if merge == "interleaved":
             *b, h, L, dh = heads_out.shape
@@ -129,6 +129,13 @@ _MHA_MISTAKES = (
     Mistake("mask_ignored", "Your output ignores the mask. Give it a head axis, "
             "np.expand_dims(mask, -3), so one mask applies to every head, and pass it on.",
             _mha_with(use_mask=False)),
+    Mistake("mask_without_head_axis", "You passed the mask to the heads without a head axis. The "
+            "heads' scores are (B, H, L_q, L_k); a key padding mask (B, 1, L_k) then broadcasts as "
+            "(1, B, 1, L_k): its BATCH axis lines up with the HEAD axis, so head h of every example "
+            "gets example h's padding (NumPy raises only when B and H differ). A causal (L_q, L_k) "
+            "mask happens to work. Give every mask its head axis with np.expand_dims(mask, -3), "
+            "which makes (B, 1, L_k) into (B, 1, 1, L_k).",
+            _mha_with(head_axis=False)),
     Mistake("transposed_weights", "You projected with x @ W.T. In this course (and the design's "
             "API) projections are x @ W with W of shape (d_model, d_model); torch's nn.Linear is "
             "the one that stores W transposed.",
@@ -145,7 +152,10 @@ SPLIT = Exercise(
     reference=split_heads, cases=_split_cases, mistakes=_SPLIT_MISTAKES,
     hint="x.reshape(*x.shape[:-1], num_heads, d_head) splits the features into heads; then "
          "np.swapaxes(..., -2, -3) moves the head axis in front of the sequence axis.",
-    checked="batched and unbatched, 1 to 4 heads")
+    checked="batched and unbatched, 1 to 4 heads",
+    batched_hint="It ran on the unbatched cases, so look at the batched one: keep every leading axis, "
+                 "x.reshape(*x.shape[:-1], num_heads, d_head), and swap axes counted from the end, "
+                 "np.swapaxes(..., -2, -3) (not axes 0 and 1).")
 
 MHA = Exercise(
     name="multi_head_attention", call="fn(x_q, x_kv, W_q, W_k, W_v, W_o, num_heads, mask)",
@@ -157,7 +167,11 @@ MHA = Exercise(
     hint="Project (x_q @ W_q, x_kv @ W_k, x_kv @ W_v), split each into heads, call "
          "scaled_dot_product_attention with np.expand_dims(mask, -3) (if there is a mask), merge "
          "the heads, and multiply by W_o.",
-    checked="self- and cross-attention, with causal and padding masks, 1 to 4 heads")
+    checked="self- and cross-attention, with causal and padding masks, 1 to 4 heads",
+    batched_hint="It ran on the unbatched cases, so look at the batched ones: split the heads with axes "
+                 "counted from the end (reshape(*x.shape[:-1], H, d_head), swapaxes(-2, -3)), and give "
+                 "the mask its head axis with np.expand_dims(mask, -3), so that (B, 1, L_k) becomes "
+                 "(B, 1, 1, L_k) and lines up with the scores (B, H, L_q, L_k).")
 
 _CHAPTER = Chapter("Multi-head, self- and cross-attention", [SPLIT, MHA])
 

@@ -132,7 +132,10 @@ ATTENTION = Exercise(
     mistakes=tuple(Mistake(m.name, m.message, _tensor_fn(m.fn), m.hint) for m in _ATTENTION_MISTAKES),
     hint="scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]); if there is a mask, "
          "scores = scores.masked_fill(~mask, float('-inf')); then torch.softmax(scores, dim=-1) @ v.",
-    checked="unbatched, batched and 4-D tensors, with causal, padding and random masks")
+    checked="unbatched, batched and 4-D tensors, with causal, padding and random masks",
+    batched_hint="It ran on the unbatched cases, so look at the batched ones: `k.T` reverses *all* axes "
+                 "of a batched tensor (PyTorch warns that it is deprecated there); swap only the last "
+                 "two with k.transpose(-2, -1) (or k.mT), and take the softmax over dim=-1.")
 
 
 # ----------------------------------------------------------------------------- exercise 2

@@ -87,6 +87,10 @@ _WEIGHT_MISTAKES = (
     Mistake("no_square", "You used the distance |x_q - x_k| itself; the Gaussian kernel uses its "
             "square, (x_q - x_k)^2.",
             lambda xq, xk, h: softmax(-np.sqrt(_d2(xq, xk)) / (2 * h**2))),
+    Mistake("laplacian", "You used a Laplacian kernel, exp(-|x_q - x_k| / h): the absolute distance "
+            "over h. This exercise asks for the Gaussian kernel, exp(-(x_q - x_k)^2 / (2h^2)): the "
+            "SQUARED distance over 2h^2.",
+            lambda xq, xk, h: softmax(-np.sqrt(_d2(xq, xk)) / h)),
     Mistake("no_factor_two", "You divided by h^2; the Gaussian kernel divides by 2h^2.",
             lambda xq, xk, h: softmax(-_d2(xq, xk) / h**2)),
     Mistake("h_not_squared", "You divided by 2h; the Gaussian kernel divides by 2h^2 (h squared).",
@@ -115,6 +119,10 @@ _PREDICT_MISTAKES = (
     Mistake("not_normalized", "You summed kernel-weighted values without dividing by the sum of the "
             "kernel values: Nadaraya–Watson divides by sum_j K(x, x_j) so the weights sum to one.",
             lambda xq, xk, yk, h: (np.exp(-_d2(xq, xk) / (2 * h**2)) @ yk[..., :, None])[..., 0]),
+    Mistake("laplacian", "Your kernel is Laplacian, exp(-|x_q - x_k| / h) (the absolute distance over "
+            "h); Nadaraya–Watson here uses the Gaussian kernel exp(-(x_q - x_k)^2 / (2h^2)), the "
+            "squared distance over 2h^2.",
+            lambda xq, xk, yk, h: (softmax(-np.sqrt(_d2(xq, xk)) / h) @ yk[..., :, None])[..., 0]),
     Mistake("no_factor_two", "Your kernel divides by h^2; the Gaussian kernel divides by 2h^2.",
             lambda xq, xk, yk, h: _predict(xq, xk, yk, h / np.sqrt(2))),
     Mistake("overflow", "Your prediction is NaN for a tiny bandwidth: every exp underflows to 0 and "
@@ -130,7 +138,10 @@ KERNEL_WEIGHTS = Exercise(
     reference=_weights, cases=_weights_cases, mistakes=_WEIGHT_MISTAKES,
     hint="scores = -(x_query[..., :, None] - x_key[..., None, :])**2 / (2 * h**2), then a softmax "
          "over the last axis (subtract the row max, exp, divide by the row sum).",
-    checked="batched and unbatched, and a tiny bandwidth: shapes and values match")
+    checked="batched and unbatched, and a tiny bandwidth: shapes and values match",
+    batched_hint="It ran on the unbatched cases, so look at the batched one: take all differences with "
+                 "x_query[..., :, None] - x_key[..., None, :] (new axes counted from the end, so that "
+                 "leading batch axes pass through) and normalise over axis=-1.")
 
 NADARAYA_WATSON = Exercise(
     name="Nadaraya–Watson", call="fn(x_query, x_key, y_key, h)",
@@ -139,7 +150,9 @@ NADARAYA_WATSON = Exercise(
     reference=_predict, cases=_predict_cases, mistakes=_PREDICT_MISTAKES,
     hint="Use your kernel weights w of shape (..., L_q, L_k) and return (w @ y_key[..., :, None])[..., 0] "
          "(or np.sum(w * y_key[..., None, :], axis=-1)): one weighted average per query.",
-    checked="batched and unbatched, and a tiny bandwidth: shapes and values match")
+    checked="batched and unbatched, and a tiny bandwidth: shapes and values match",
+    batched_hint="It ran on the unbatched cases, so look at the batched one: broadcast the values along "
+                 "the query axis with y_key[..., None, :] (not y_key[None, :]) and sum over axis=-1.")
 
 _CHAPTER = Chapter("Queries, keys and values", [KERNEL_WEIGHTS, NADARAYA_WATSON])
 

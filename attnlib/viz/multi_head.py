@@ -159,3 +159,51 @@ def cost_figure(cost: dict, fit_from: int = 0):
         ax.legend(fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
     return fig
+
+
+def cost_ratio_figure(cost: dict):
+    r"""The weights' memory against L, and the exponent of time measured as interleaved ratios.
+
+    Left: the size of the weights array on log-log axes, with the line :math:`\propto L^2`.
+    Right: for each pair of consecutive lengths, the local exponent
+    :math:`\log(t_2/t_1)/\log(L_2/L_1)` from the median time ratio (error bars: the interquartile
+    range of the ratio), against the exponents 1 (linear) and 2 (quadratic). No absolute time is
+    drawn.
+
+    Parameters
+    ----------
+    cost : dict
+        As returned by :func:`attnlib.experiments.multi_head.doubling_ratios` (``L``,
+        ``weights_bytes``, ``ratio``, ``q25``, ``q75``, ``exponent``, ``rounds``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    missing = [k for k in ("L", "weights_bytes", "ratio", "q25", "q75", "exponent") if k not in cost]
+    if missing:
+        raise ValueError(f"cost lacks {missing}: pass the dict of doubling_ratios")
+    L = np.asarray(cost["L"], dtype=float)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8.0, 3.2), layout="constrained")
+    mib = np.asarray(cost["weights_bytes"], dtype=float) / 2**20
+    a.loglog(L, mib, "o-", color="#1f5fa8", label=f"measured (slope {loglog_slope(L, mib):.2f})")
+    a.loglog(L, mib[-1] * (L / L[-1]) ** 2, "--", color="0.55", label="∝ L² (slope 2)")
+    a.set_xticks(L, [str(int(n)) for n in L])
+    a.xaxis.set_minor_formatter(plt.NullFormatter())
+    a.set(xlabel="sequence length L", ylabel="MiB", title="size of the weights")
+    a.legend(fontsize=8)
+    a.grid(True, which="both", alpha=0.3)
+    step = np.log(L[1:] / L[:-1])
+    exp, lo, hi = (np.log(np.asarray(cost[k], dtype=float)) / step for k in ("ratio", "q25", "q75"))
+    x = np.arange(len(exp))
+    b.errorbar(x, exp, yerr=[exp - lo, hi - exp], fmt="o", color="#c4572a", capsize=3,
+               label="measured (median, IQR)")
+    b.axhline(2, color="0.3", linestyle="--", linewidth=1, label="2: time ∝ L²")
+    b.axhline(1, color="0.6", linestyle=":", linewidth=1, label="1: time ∝ L")
+    b.set_xticks(x, [f"{int(p)}→{int(q)}" for p, q in zip(L[:-1], L[1:])], fontsize=8)
+    b.set(xlabel="lengths compared", ylabel="local exponent of time",
+          title=f"time ratios, {cost.get('rounds', '?')} interleaved rounds each")
+    b.set_ylim(0, max(3.0, float(np.nanmax(hi)) * 1.1))
+    b.legend(fontsize=7)
+    b.grid(True, alpha=0.3)
+    return fig

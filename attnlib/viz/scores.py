@@ -1,5 +1,7 @@
 r"""Figures for alignment scores: the growth of :math:`\mathrm{Var}(q \cdot k)` with :math:`d_k`,
-softmax saturation, and a temperature explorer (weights and their entropy).
+softmax saturation, a temperature explorer (weights and their entropy), and an explorer of
+:math:`d_k` with and without the :math:`1/\sqrt{d_k}` scaling (the softmax of random dot products
+saturating without it).
 """
 from __future__ import annotations
 
@@ -173,3 +175,169 @@ def temperature_explorer(scores, labels: Sequence[str], temperature: float = 1.0
     note = widgets.HTML("<small>Entropy 0 is a one-hot (hard) lookup; log n is uniform weights. "
                         "Dividing by sqrt(d_k) is a temperature T = sqrt(d_k).</small>")
     return widgets.VBox([slider, note, out])
+
+
+# ----------------------------------------------------------------------------- d_k and the scaling
+
+SCALING_D_KS = (4, 16, 64, 256, 1024)
+
+
+def _scaling_draw(d_k: int, n_keys: int, n_queries: int, seed: int):
+    """Weights of ``n_queries`` random queries over ``n_keys`` random keys, unscaled and scaled."""
+    rng = np.random.default_rng([seed, d_k])  # the same draw for a d_k, whatever was drawn before
+    q = rng.standard_normal((n_queries, 1, d_k))
+    k = rng.standard_normal((n_queries, n_keys, d_k))
+    s = (q @ np.swapaxes(k, -1, -2))[:, 0, :]
+    return {"unscaled": softmax(s), "scaled": softmax(s / np.sqrt(d_k))}
+
+
+def _scaling_panel(ax_bar, ax_hist, weights: np.ndarray, d_k: int, scaled: bool, compact=False):
+    """Bars of query 0's sorted weights; histogram of every query's largest weight."""
+    colour = _SCALED if scaled else _DOT
+    w0 = np.sort(weights[0])[::-1]
+    ax_bar.bar(range(len(w0)), w0, color=colour)
+    ax_bar.set_ylim(0, 1.05)
+    ax_bar.set_xticks([])
+    ax_bar.set_xlabel("keys, sorted by weight", fontsize=8)
+    ax_bar.spines[["top", "right"]].set_visible(False)
+    name = r"$q \cdot k / \sqrt{d_k}$" if scaled else r"$q \cdot k$"
+    ax_bar.set_title(f"{name}, $d_k$ = {d_k}: one query's weights\nentropy "
+                     f"{float(entropy(w0)):.2f} of max {np.log(len(w0)):.2f}", fontsize=8 if compact else 9)
+    top = weights.max(-1)
+    ax_hist.hist(top, bins=np.linspace(0, 1, 21), color=colour, alpha=0.85)
+    ax_hist.axvline(top.mean(), color="0.2", linestyle="--", linewidth=1)
+    ax_hist.set_xlim(0, 1)
+    ax_hist.set_xlabel("largest weight of a query", fontsize=8)
+    ax_hist.spines[["top", "right"]].set_visible(False)
+    ax_hist.set_title(f"{len(top)} queries: mean largest weight {top.mean():.2f}",
+                      fontsize=8 if compact else 9)
+
+
+def _check_scaling_args(d_k, n_keys, n_queries, seed) -> tuple[int, int, int, int]:
+    from attnlib.checks import check_positive_count
+
+    d_k = check_positive_count(d_k, "d_k")
+    n_keys = check_positive_count(n_keys, "n_keys")
+    n_queries = check_positive_count(n_queries, "n_queries")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return d_k, n_keys, n_queries, int(seed)
+
+
+def scaling_frame(d_k: int, scaled: bool, n_keys: int = 16, n_queries: int = 300, seed: int = 0,
+                  figsize=(7.0, 2.8)) -> Figure:
+    r"""One frame of :func:`scaling_explorer`: random queries over random keys at one :math:`d_k`.
+
+    Queries and keys have standard-normal entries; the scores are :math:`q \cdot k`, divided by
+    :math:`\sqrt{d_k}` when ``scaled``. Left: query 0's weights, sorted. Right: the histogram of
+    every query's largest weight (1 = one-hot, :math:`1/n` = uniform). The figure is not
+    registered with pyplot.
+
+    Parameters
+    ----------
+    d_k : int
+        Dimension of queries and keys.
+    scaled : bool
+        Divide the scores by :math:`\sqrt{d_k}`.
+    n_keys : int
+        Keys per query (the softmax length).
+    n_queries : int
+        Random queries in the histogram.
+    seed : int
+        With ``d_k``, fixes the draw (the same inputs for the scaled and the unscaled frame).
+    figsize : tuple of float
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    d_k, n_keys, n_queries, seed = _check_scaling_args(d_k, n_keys, n_queries, seed)
+    w = _scaling_draw(d_k, n_keys, n_queries, seed)["scaled" if scaled else "unscaled"]
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax_bar, ax_hist = fig.subplots(1, 2)
+    _scaling_panel(ax_bar, ax_hist, w, d_k, bool(scaled))
+    return fig
+
+
+def scaling_snapshots(d_ks: Sequence[int] = (4, 64, 1024), n_keys: int = 16, n_queries: int = 300,
+                      seed: int = 0):
+    r"""The scaling explorer's key settings: one column per :math:`d_k`, unscaled above, scaled below.
+
+    Each cell is the histogram of the largest weight of ``n_queries`` random queries over
+    ``n_keys`` random keys (the right panel of :func:`scaling_frame`).
+
+    Parameters
+    ----------
+    d_ks : sequence of int
+    n_keys, n_queries, seed : int
+        As in :func:`scaling_frame`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A pyplot figure.
+    """
+    d_ks = [_check_scaling_args(d, n_keys, n_queries, seed)[0] for d in d_ks]
+    if not d_ks:
+        raise ValueError("d_ks must name at least one dimension")
+    fig, axes = plt.subplots(2, len(d_ks), figsize=(2.9 * len(d_ks), 4.6), layout="constrained",
+                             squeeze=False, sharex=True)
+    for j, d in enumerate(d_ks):
+        draws = _scaling_draw(d, n_keys, n_queries, seed)
+        for i, (key, scaled) in enumerate((("unscaled", False), ("scaled", True))):
+            ax = axes[i, j]
+            top = draws[key].max(-1)
+            ax.hist(top, bins=np.linspace(0, 1, 21), color=_SCALED if scaled else _DOT, alpha=0.85)
+            ax.axvline(top.mean(), color="0.2", linestyle="--", linewidth=1)
+            ax.set_xlim(0, 1)
+            ax.spines[["top", "right"]].set_visible(False)
+            name = r"$q \cdot k / \sqrt{d_k}$" if scaled else r"$q \cdot k$"
+            ax.set_title(f"{name}, $d_k$ = {d}: mean {top.mean():.2f}", fontsize=9)
+            if i == 1:
+                ax.set_xlabel("largest weight of a query", fontsize=8)
+    axes[0, 0].set_ylabel("queries")
+    axes[1, 0].set_ylabel("queries")
+    return fig
+
+
+def scaling_explorer(d_k: int = 64, scaled: bool = False, d_ks: Sequence[int] = SCALING_D_KS,
+                     n_keys: int = 16, n_queries: int = 300, seed: int = 0):
+    r"""An ipywidgets explorer: pick :math:`d_k` and switch the :math:`1/\sqrt{d_k}` on and off.
+
+    A few dimensions only (a selection slider) and two scalings (toggle buttons); each frame is
+    :func:`scaling_frame`.
+
+    Parameters
+    ----------
+    d_k : int
+        Initial dimension, one of ``d_ks``.
+    scaled : bool
+        Initial setting of the scaling.
+    d_ks : sequence of int
+        The dimensions the slider offers.
+    n_keys, n_queries, seed : int
+        As in :func:`scaling_frame`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+    """
+    import ipywidgets as widgets
+
+    d_ks = [_check_scaling_args(d, n_keys, n_queries, seed)[0] for d in d_ks]
+    if int(d_k) not in d_ks:
+        raise ValueError(f"d_k must be one of d_ks = {d_ks}, got {d_k!r}")
+    slider = widgets.SelectionSlider(options=[(str(d), d) for d in d_ks], value=int(d_k),
+                                     description="d_k", continuous_update=False,
+                                     layout=widgets.Layout(width="360px"))
+    toggle = widgets.ToggleButtons(options=[("q.k (unscaled)", False), ("q.k / sqrt(d_k)", True)],
+                                   value=bool(scaled), description="scores")
+
+    def show(d_k, scaled):
+        show_png(scaling_frame(d_k, scaled, n_keys, n_queries, seed), dpi=90)
+
+    out = widgets.interactive_output(show, {"d_k": slider, "scaled": toggle})
+    note = widgets.HTML(f"<small>{n_queries} random queries, each over {n_keys} random keys, entries "
+                        "N(0, 1). A largest weight near 1 is a saturated (one-hot) softmax; "
+                        f"1/{n_keys} = {1 / n_keys:.3f} is uniform.</small>")
+    return widgets.VBox([widgets.HBox([slider, toggle]), note, out])

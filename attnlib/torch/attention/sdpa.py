@@ -54,7 +54,11 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     v : torch.Tensor, shape (..., L_k, d_v)
     mask : torch.Tensor of bool, optional
         Broadcastable to (..., L_q, L_k); True = may attend. A query with no allowed key gets
-        zero weights and a zero output (PyTorch's own SDPA gives NaN there).
+        zero weights and a zero output, on both paths. (PyTorch is not uniform there: on the
+        CPU, with torch 2.13, ``torch.nn.functional.scaled_dot_product_attention`` also returns a
+        zero output, while ``torch.nn.MultiheadAttention`` returns NaN output and weights with
+        its default ``need_weights=True``; the chapter "From NumPy to PyTorch" shows both, and
+        ``tests/test_evidence_ch4_8.py`` checks them. GPU kernels were not checked.)
     dropout_p : float
         Dropout on the attention weights (use 0 at evaluation time).
     need_weights : bool
