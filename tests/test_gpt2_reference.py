@@ -149,6 +149,26 @@ def test_greedy_generation_equals_transformers(pair, use_cache):
     assert (logits - torch.stack(out.logits, dim=1)).abs().max() < TOL32
 
 
+def test_gpt2_small_architecture_at_full_size():
+    """GPT2Config()'s defaults are GPT-2 small's sizes (12 layers, 12 heads, d 768, 50257 tokens,
+    1024 positions, gelu_new): random weights at that size convert too (the real checkpoint is
+    never downloaded here)."""
+    torch.manual_seed(0)
+    ref = GPT2LMHeadModel(GPT2Config(pad_token_id=0)).eval()
+    ours = GPT.from_gpt2(ref)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters()) == 124_439_808
+    x = tokens(1, 24, vocab=50257)
+    assert max_diff(ours, ref, x) < TOL32
+    steps = dict(max_new_tokens=4, min_new_tokens=4, do_sample=False)
+    assert torch.equal(ours.generate(x, 4, temperature=0), ref.generate(x, attention_mask=torch.ones_like(x), **steps))
+
+
+def test_conversion_leaves_the_random_state_alone(pair):
+    state = torch.random.get_rng_state()
+    GPT.from_gpt2(pair[1])
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
 def test_train_mode_and_independent_copies(pair):
     ours, ref = pair
     assert not ours.training

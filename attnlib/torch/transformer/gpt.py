@@ -347,7 +347,7 @@ class GPT(nn.Module):
         GPT
             ``block_size = n_positions``, ``d_ff = n_inner``; on the device, in the dtype and in
             the train/eval mode of ``model``. Its parameters are copies: changing one model
-            leaves the other as it was.
+            leaves the other as it was. Torch's random state is left as it was.
 
         Raises
         ------
@@ -372,7 +372,8 @@ class GPT(nn.Module):
             raise ValueError("model.lm_head.weight differs from model.transformer.wte.weight: attnlib's output "
                              "layer is always the token embedding (tie_word_embeddings)")
         theirs = model.state_dict()
-        ours = cls(**settings, dropout=dropout).to(device=w.device, dtype=w.dtype)
+        with torch.random.fork_rng(devices=[]):  # the throw-away init leaves torch's seeded state as it was
+            ours = cls(**settings, dropout=dropout).to(device=w.device, dtype=w.dtype)
         names = _gpt2_weight_names(settings["num_layers"])
         params = dict(ours.named_parameters())  # head.weight is tok_emb.weight, listed once
         assert params.keys() == names.keys(), "every parameter of ours has a GPT-2 name"
