@@ -213,7 +213,7 @@ def _gpt2_settings(config) -> dict:
             raise ValueError(f"GPT2Config.{name}={bad} cannot be reproduced: {why}")
     act = config.activation_function
     if act not in _GPT2_ACTIVATIONS:
-        raise ValueError(f"GPT2Config.activation_function={act!r} cannot be reproduced: attnlib's FFN has "
+        raise ValueError(f"GPT2Config.activation_function={act!r} cannot be reproduced: attnlib reproduces "
                          f"{', '.join(_GPT2_ACTIVATIONS)} only")
     if config.layer_norm_epsilon != 1e-5:
         raise ValueError(f"GPT2Config.layer_norm_epsilon={config.layer_norm_epsilon} cannot be reproduced: "
