@@ -60,6 +60,9 @@ class GPTConfig:
     d_ff : int or None
         FFN hidden width; None means ``4 * d_model``.
     dropout : float
+    activation : {"gelu", "gelu_tanh", "relu"}
+        The FFN's nonlinearity: exact GELU by default, its tanh approximation for GPT-2
+        (:meth:`GPT.from_gpt2`).
     """
     vocab_size: int
     block_size: int
@@ -69,6 +72,7 @@ class GPTConfig:
     positions: str = "learned"
     d_ff: int | None = None
     dropout: float = 0.0
+    activation: str = "gelu"
 
 
 class CausalSelfAttention(nn.Module):
@@ -150,14 +154,16 @@ class GPTBlock(nn.Module):
     d_model, num_heads, d_ff : int
     positions : {"learned", "rope", "alibi"}
     dropout : float
+    activation : {"gelu", "gelu_tanh", "relu"}
+        The FFN's nonlinearity (see :class:`~attnlib.torch.FeedForward`).
     """
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, positions: str = "learned",
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, activation: str = "gelu"):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.attn = CausalSelfAttention(d_model, num_heads, positions, dropout)
-        self.ffn = FeedForward(d_model, d_ff, dropout, activation="gelu")
+        self.ffn = FeedForward(d_model, d_ff, dropout, activation=activation)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, cache: LayerKVCache | None = None, need_weights: bool = False):
@@ -181,6 +187,58 @@ class GPTBlock(nn.Module):
         return (x, weights) if need_weights else x
 
 
+# transformers' GPT2Config.activation_function -> FeedForward's activation; others are refused
+_GPT2_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
+
+
+def _is_gpt2_lm_head_model(model) -> bool:
+    """True for a ``transformers`` ``GPT2LMHeadModel`` or a subclass (checked without importing transformers)."""
+    return any(c.__name__ == "GPT2LMHeadModel" and c.__module__.startswith("transformers.")
+               for c in type(model).__mro__)
+
+
+def _gpt2_settings(config) -> dict:
+    """The :class:`GPT` arguments that rebuild a ``GPT2Config``.
+
+    Raises ValueError naming the first setting attnlib cannot reproduce.
+    """
+    refused = (("add_cross_attention", True, "attnlib's GPT has no cross-attention"),
+               ("scale_attn_weights", False, "attnlib always scales the scores by 1/sqrt(d_head)"),
+               ("scale_attn_by_inverse_layer_idx", True,
+                "attnlib scales every layer's scores by 1/sqrt(d_head) alone, not also by 1/(layer + 1)"),
+               ("reorder_and_upcast_attn", True, "attnlib computes attention in the weights' dtype, unreordered"),
+               ("tie_word_embeddings", False, "attnlib's output layer is always the token embedding (tied)"))
+    for name, bad, why in refused:
+        if bool(getattr(config, name, not bad)) == bad:
+            raise ValueError(f"GPT2Config.{name}={bad} cannot be reproduced: {why}")
+    act = config.activation_function
+    if act not in _GPT2_ACTIVATIONS:
+        raise ValueError(f"GPT2Config.activation_function={act!r} cannot be reproduced: attnlib reproduces "
+                         f"{', '.join(_GPT2_ACTIVATIONS)} only")
+    if config.layer_norm_epsilon != 1e-5:
+        raise ValueError(f"GPT2Config.layer_norm_epsilon={config.layer_norm_epsilon} cannot be reproduced: "
+                         "attnlib's GPT uses eps=1e-5 in every LayerNorm (GPT-2's default)")
+    return {"vocab_size": config.vocab_size, "block_size": config.n_positions, "d_model": config.n_embd,
+            "num_heads": config.n_head, "num_layers": config.n_layer, "positions": "learned",
+            "d_ff": config.n_inner, "activation": _GPT2_ACTIVATIONS[act]}
+
+
+def _gpt2_weight_names(num_layers: int) -> dict:
+    """Our parameter names -> (the ``GPT2LMHeadModel`` tensor name, True for a Conv1D weight to transpose)."""
+    names = {"tok_emb.weight": ("transformer.wte.weight", False),
+             "pos_emb.weight": ("transformer.wpe.weight", False),
+             "ln_f.weight": ("transformer.ln_f.weight", False), "ln_f.bias": ("transformer.ln_f.bias", False)}
+    for i in range(num_layers):
+        ours, theirs = f"blocks.{i}.", f"transformer.h.{i}."
+        for a, b in (("ln1", "ln_1"), ("ln2", "ln_2")):
+            names.update({f"{ours}{a}.{p}": (f"{theirs}{b}.{p}", False) for p in ("weight", "bias")})
+        for a, b in (("attn.qkv", "attn.c_attn"), ("attn.proj", "attn.c_proj"),
+                     ("ffn.linear1", "mlp.c_fc"), ("ffn.linear2", "mlp.c_proj")):
+            names[f"{ours}{a}.weight"] = (f"{theirs}{b}.weight", True)   # Conv1D: (in, out)
+            names[f"{ours}{a}.bias"] = (f"{theirs}{b}.bias", False)
+    return names
+
+
 class GPT(nn.Module):
     """A decoder-only Transformer language model.
 
@@ -195,6 +253,9 @@ class GPT(nn.Module):
     d_ff : int, optional
         FFN hidden width; default ``4 * d_model``.
     dropout : float
+    activation : {"gelu", "gelu_tanh", "relu"}
+        The FFN's nonlinearity. The default, exact GELU, is what every chapter trains;
+        ``"gelu_tanh"`` (GELU's tanh approximation) is GPT-2's, set by :meth:`from_gpt2`.
 
     Attributes
     ----------
@@ -206,10 +267,17 @@ class GPT(nn.Module):
     ln_f : torch.nn.LayerNorm
     head : torch.nn.Linear
         d_model -> vocab_size, no bias.
+
+    Notes
+    -----
+    With learned positions and ``activation="gelu_tanh"`` this is GPT-2's architecture, weight
+    for weight: :meth:`from_gpt2` copies a ``transformers`` ``GPT2LMHeadModel`` and gives its
+    logits (the independent reference ``tests/test_gpt2_reference.py`` checks).
     """
 
     def __init__(self, vocab_size: int, block_size: int, d_model: int, num_heads: int, num_layers: int,
-                 positions: str = "learned", d_ff: int | None = None, dropout: float = 0.0):
+                 positions: str = "learned", d_ff: int | None = None, dropout: float = 0.0,
+                 activation: str = "gelu"):
         super().__init__()
         if positions not in POSITION_KINDS:
             raise ValueError(f"positions must be one of {POSITION_KINDS}, got {positions!r}")
@@ -223,14 +291,17 @@ class GPT(nn.Module):
         check_probability(dropout, "dropout")
         if positions == "rope" and (d_model // num_heads) % 2:
             raise ValueError(f"RoPE needs an even head size, got d_model/num_heads = {d_model // num_heads}")
-        self.config = GPTConfig(vocab_size, block_size, d_model, num_heads, num_layers, positions, d_ff, dropout)
+        if activation not in ("gelu", "gelu_tanh", "relu"):
+            raise ValueError(f"activation must be 'gelu', 'gelu_tanh' or 'relu', got {activation!r}")
+        self.config = GPTConfig(vocab_size, block_size, d_model, num_heads, num_layers, positions, d_ff, dropout,
+                                activation)
         self.vocab_size, self.block_size, self.positions = vocab_size, block_size, positions
         self.d_model, self.num_heads, self.num_layers = d_model, num_heads, num_layers
         self.tok_emb = nn.Embedding(vocab_size, d_model)
         self.pos_emb = nn.Embedding(block_size, d_model) if positions == "learned" else None
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(GPTBlock(d_model, num_heads, d_ff or 4 * d_model, positions, dropout)
-                                    for _ in range(num_layers))
+        self.blocks = nn.ModuleList(GPTBlock(d_model, num_heads, d_ff or 4 * d_model, positions, dropout,
+                                             activation) for _ in range(num_layers))
         self.ln_f = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab_size, bias=False)
         self.head.weight = self.tok_emb.weight  # weight tying, as GPT-2
@@ -243,6 +314,83 @@ class GPT(nn.Module):
     def from_config(cls, config: GPTConfig) -> "GPT":
         """A new model with the settings of ``config`` (a :class:`GPTConfig`)."""
         return cls(**asdict(config))
+
+    @classmethod
+    def from_gpt2(cls, model, dropout: float = 0.0) -> "GPT":
+        """A GPT holding the weights of a ``transformers`` ``GPT2LMHeadModel``: the same logits.
+
+        GPT-2 (Radford et al., 2019) makes the choices this class makes, but one: learned
+        positions, pre-LN blocks and a final LayerNorm (eps 1e-5), one fused projection to
+        queries, keys and values (``c_attn``: q | k | v, each head a contiguous block, as
+        :func:`~attnlib.torch.split_heads`), biases in every linear layer and LayerNorm, scores
+        scaled by 1/sqrt(d_head) under a causal mask, and an output layer without bias tied to
+        the token embedding. The exception is the FFN's GELU: GPT-2 uses its tanh approximation
+        (``activation_function="gelu_new"``), so the copy gets ``activation="gelu_tanh"``. GPT-2's
+        ``Conv1D`` layers store their weights as (in, out), the transpose of ``nn.Linear``'s
+        (out, in): they are transposed on the way.
+
+        Dropout is not copied. GPT-2 has three rates (``embd_pdrop``, ``attn_pdrop``,
+        ``resid_pdrop``), this class one, which also drops the FFN's hidden activations (GPT-2
+        does not). The copy gets ``dropout`` (0 by default): the two models agree in eval mode,
+        and in train mode only when both have dropout 0.
+
+        Parameters
+        ----------
+        model : transformers.GPT2LMHeadModel
+            E.g. ``GPT2LMHeadModel(GPT2Config(n_layer=2, ...))`` (random weights, offline) or
+            ``GPT2LMHeadModel.from_pretrained("gpt2")`` (downloads GPT-2 small).
+        dropout : float
+            The copy's dropout rate.
+
+        Returns
+        -------
+        GPT
+            ``block_size = n_positions``, ``d_ff = n_inner``; on the device, in the dtype and in
+            the train/eval mode of ``model``. Its parameters are copies: changing one model
+            leaves the other as it was. Torch's random state is left as it was.
+
+        Raises
+        ------
+        TypeError
+            For anything but a ``GPT2LMHeadModel`` (a ``GPT2Model`` has no output layer).
+        ValueError
+            For a ``GPT2Config`` this class cannot reproduce, naming the setting:
+            ``add_cross_attention``, ``scale_attn_weights=False``,
+            ``scale_attn_by_inverse_layer_idx``, ``reorder_and_upcast_attn``,
+            ``tie_word_embeddings=False``, an ``activation_function`` other than gelu_new,
+            gelu_pytorch_tanh, gelu or relu, a ``layer_norm_epsilon`` other than 1e-5; for an
+            output layer that is not the token embedding; for weights of unexpected shapes
+            (pruned heads) or weights it would not copy.
+        """
+        if not _is_gpt2_lm_head_model(model):
+            raise TypeError(f"model must be a transformers GPT2LMHeadModel, got {type(model).__module__}."
+                            f"{type(model).__qualname__}")
+        dropout = check_probability(dropout, "dropout")
+        settings = _gpt2_settings(model.config)
+        w = model.transformer.wte.weight
+        if not torch.equal(model.lm_head.weight, w):
+            raise ValueError("model.lm_head.weight differs from model.transformer.wte.weight: attnlib's output "
+                             "layer is always the token embedding (tie_word_embeddings)")
+        theirs = model.state_dict()
+        with torch.random.fork_rng(devices=[]):  # the throw-away init leaves torch's seeded state as it was
+            ours = cls(**settings, dropout=dropout).to(device=w.device, dtype=w.dtype)
+        names = _gpt2_weight_names(settings["num_layers"])
+        params = dict(ours.named_parameters())  # head.weight is tok_emb.weight, listed once
+        assert params.keys() == names.keys(), "every parameter of ours has a GPT-2 name"
+        unused = sorted(set(theirs) - {n for n, _ in names.values()} - {"lm_head.weight"}
+                        - {k for k in theirs if k.endswith((".attn.bias", ".attn.masked_bias"))})  # old mask buffers
+        if unused:
+            raise ValueError(f"model has weights GPT.from_gpt2 would not copy: {', '.join(unused)}")
+        with torch.no_grad():
+            for ours_name, (their_name, transpose) in names.items():
+                t, want = theirs.get(their_name), params[ours_name].shape
+                if t is None or (t.T if transpose else t).shape != want:
+                    got = "missing" if t is None else f"of shape {tuple(t.shape)}"
+                    stored = f" stored (in, out) = {tuple(want)[::-1]}" if transpose else f" of shape {tuple(want)}"
+                    raise ValueError(f"model's {their_name} should be{stored} for {ours_name}, but it is {got} "
+                                     "(pruned heads?)")
+                params[ours_name].copy_(t.T if transpose else t)
+        return ours.train(model.training)
 
     @staticmethod
     def _init(m):

@@ -21,6 +21,8 @@ The ``from_torch`` constructors copy the weights of PyTorch's own layers (built 
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,7 +40,8 @@ from attnlib.torch.attention.multi_head import MultiHeadAttention
 __all__ = ["FeedForward", "EncoderLayer", "DecoderLayer", "TransformerEncoder",
            "TransformerDecoder", "_ACTIVATIONS"]
 
-_ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+# "gelu_tanh" is GELU's tanh approximation, the "gelu_new" of GPT-2 (GPT.from_gpt2 needs it)
+_ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "gelu_tanh": partial(F.gelu, approximate="tanh")}
 
 
 def _check_x(x, d_model: int, name: str = "x", module=None) -> None:
@@ -68,7 +71,8 @@ class FeedForward(nn.Module):
         Hidden width (4 * d_model in the original Transformer).
     dropout : float
         Dropout on the hidden activations (training mode only).
-    activation : {"relu", "gelu"}
+    activation : {"relu", "gelu", "gelu_tanh"}
+        ``"gelu"`` is the exact GELU, ``"gelu_tanh"`` its tanh approximation (GPT-2's).
     device, dtype : optional
 
     Raises
@@ -81,7 +85,7 @@ class FeedForward(nn.Module):
                  device=None, dtype=None):
         super().__init__()
         if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be 'relu' or 'gelu', got {activation!r}")
+            raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {activation!r}")
         d_model, d_ff = check_positive_count(d_model, "d_model"), check_positive_count(d_ff, "d_ff")
         check_probability(dropout, "dropout")
         self.activation = activation
