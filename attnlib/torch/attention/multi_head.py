@@ -228,7 +228,9 @@ class MultiHeadAttention(nn.Module):
         matrices (and ``in_proj_bias`` likewise); ``out_proj`` is copied. Call the copy
         batch-first and with True = may attend: ``ours(q, k, v, mask=~attn_mask)`` equals
         ``m(q, k, v, attn_mask=attn_mask, average_attn_weights=False)`` for ``m`` built with
-        ``batch_first=True`` (rows with no allowed key aside: torch gives NaN there, we give 0).
+        ``batch_first=True``. Rows with no allowed key aside: we give zero weights and an output of
+        ``out_proj``'s bias; torch 2.13 on the CPU gives NaN there with ``need_weights=True``, and in
+        eval mode without gradients (its fast path) also with ``need_weights=False`` (chapter 8 shows it).
 
         Parameters
         ----------
