@@ -227,4 +227,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m` runs this file as __main__, a second copy of the module: the experiment modules
+    # register their sweeps in the imported attnlib.experiments.results, so run that copy's main.
+    from attnlib.experiments.results import main as _main
+
+    sys.exit(_main())
