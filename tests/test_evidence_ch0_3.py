@@ -1,0 +1,173 @@
+"""Issue 11, chapters 0-3: the new catalogued mistakes, RoPE's two layouts, analogies.
+
+Each new catalogued mistake is written here the way a learner would write it and must get its
+own diagnosis; a correct answer written with plain Python loops must pass. RoPE's rotate-half
+layout is compared with the implementation in `transformers` (LLaMA's), analogies with a brute
+force over Python lists.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from attnlib.exercises import why_attention as ch1
+from attnlib.exercises import word_embeddings as ch2
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    ch1.reset()
+    ch2.reset()
+    yield
+    ch1.reset()
+    ch2.reset()
+
+
+# ----------------------------------------------------------------------------- ch1: global max
+
+def softmax_global_max(scores, mask):
+    """A learner's softmax that subtracts the max of the whole array, guarding empty rows."""
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    biggest = np.max(scores)
+    e = np.exp(scores - (biggest if np.isfinite(biggest) else 0))
+    total = np.sum(e, axis=-1, keepdims=True)
+    total[total == 0] = 1
+    return e / total
+
+
+def softmax_global_max_unguarded(scores, mask):
+    """The same without the guard: a row whose exps all underflow is 0/0."""
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    e = np.exp(scores - scores.max())
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def loop_softmax(scores, mask):
+    """Row by row with Python floats; a row with no allowed key stays all zeros."""
+    mask = np.ones(scores.shape, bool) if mask is None else np.broadcast_to(mask, scores.shape)
+    out = np.zeros(scores.shape)
+    for row in np.ndindex(*scores.shape[:-1]):
+        allowed = [j for j in range(scores.shape[-1]) if mask[row + (j,)]]
+        if allowed:
+            top = max(scores[row + (j,)] for j in allowed)
+            e = {j: math.exp(scores[row + (j,)] - top) for j in allowed}
+            for j in allowed:
+                out[row + (j,)] = e[j] / sum(e.values())
+    return out
+
+
+def loop_attention(Q, K, V, mask):
+    """Scores, softmax and weighted sum with loops over every index."""
+    batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
+    Q, K, V = (np.broadcast_to(a, batch + a.shape[-2:]) for a in (Q, K, V))
+    d = Q.shape[-1]
+    s = np.zeros(batch + (Q.shape[-2], K.shape[-2]))
+    for b in np.ndindex(*batch):
+        for i in range(Q.shape[-2]):
+            for j in range(K.shape[-2]):
+                s[b + (i, j)] = sum(Q[b + (i, t)] * K[b + (j, t)] for t in range(d)) / math.sqrt(d)
+    w = loop_softmax(s, mask)
+    out = np.zeros(batch + (Q.shape[-2], V.shape[-1]))
+    for b in np.ndindex(*batch):
+        for i in range(Q.shape[-2]):
+            for j in range(K.shape[-2]):
+                out[b + (i,)] += w[b + (i, j)] * V[b + (j,)]
+    return out
+
+
+def _attention_from(softmax_fn):
+    return lambda Q, K, V, mask: softmax_fn(Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1]), mask) @ V
+
+
+@pytest.mark.parametrize("fn, name", [(softmax_global_max, "global_max"),
+                                      (softmax_global_max_unguarded, "global_max_unguarded")])
+def test_global_max_is_named_in_weights_and_attention(fn, name):
+    for result in (ch1.check_weights(fn), ch1.check_attention(_attention_from(fn))):
+        assert result.status == "failed"
+        assert result.mistake == name, result.message
+        assert "each row's own max" in result.message and "axis=-1" in result.message
+        assert "Values differ" not in result.message
+
+
+def test_loop_softmax_and_attention_pass():
+    assert ch1.check_weights(loop_softmax).passed
+    assert ch1.check_attention(loop_attention).passed
+
+
+# ----------------------------------------------------------------------------- ch2: norms, mean over K
+
+def cosine_frobenius(A, B):
+    """A learner's cosine that divides each matrix by its Frobenius norm (no axis)."""
+    return (A / np.linalg.norm(A)) @ (B / np.linalg.norm(B)).T
+
+
+def loop_cosine(A, B):
+    """Cosine of every pair of rows, with loops; a zero row has similarity 0."""
+    out = np.zeros((len(A), len(B)))
+    for i, a in enumerate(A):
+        for j, b in enumerate(B):
+            na = math.sqrt(sum(x * x for x in a))
+            nb = math.sqrt(sum(x * x for x in b))
+            if na and nb:
+                out[i, j] = sum(x * y for x, y in zip(a, b)) / (na * nb)
+    return out
+
+
+def sigmoid(x):
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def grad_mean_over_negatives(v_c, u_o, u_neg):
+    """A learner's SGNS gradient that averages the negatives' terms instead of summing them."""
+    s_o = (u_o * v_c).sum(axis=1)
+    s_k = (u_neg * v_c[:, None, :]).sum(axis=2)
+    return (sigmoid(s_o) - 1)[:, None] * u_o + np.mean(sigmoid(s_k)[:, :, None] * u_neg, axis=1)
+
+
+def loop_grad(v_c, u_o, u_neg):
+    """d loss / d v_c pair by pair, with Python floats."""
+    sig = lambda x: 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))  # noqa: E731
+    out = np.zeros(v_c.shape)
+    for b in range(len(v_c)):
+        s_o = sum(x * y for x, y in zip(u_o[b], v_c[b]))
+        out[b] += (sig(s_o) - 1) * u_o[b]
+        for u in u_neg[b]:
+            out[b] += sig(sum(x * y for x, y in zip(u, v_c[b]))) * u
+    return out
+
+
+def test_frobenius_norm_is_named():
+    result = ch2.check_cosine_matrix(cosine_frobenius)
+    assert result.mistake == "frobenius", result.message
+    assert "Frobenius" in result.message and "axis=1" in result.message
+
+
+def test_mean_over_negatives_in_the_gradient_is_named():
+    result = ch2.check_sgns_grad(grad_mean_over_negatives)
+    assert result.mistake == "mean_over_k", result.message
+    assert "SUMS" in result.message and "np.mean" in result.message
+
+
+def test_loop_cosine_and_gradient_pass():
+    assert ch2.check_cosine_matrix(loop_cosine).passed
+    assert ch2.check_sgns_grad(loop_grad).passed
+
+
+def test_loop_gradient_agrees_with_finite_differences():
+    """The loop answer is itself right: central differences of the SGNS loss, written here."""
+    rng = np.random.default_rng(3)
+    v, u, un = rng.normal(size=(2, 4)), rng.normal(size=(2, 4)), rng.normal(size=(2, 3, 4))
+
+    def loss(v):
+        logsig = lambda x: -np.logaddexp(0, -x)  # noqa: E731
+        return float(np.sum(-logsig((u * v).sum(1)) - logsig(-np.einsum("bkd,bd->bk", un, v)).sum(1)))
+    num = np.zeros_like(v)
+    for idx in np.ndindex(v.shape):
+        h = np.zeros_like(v)
+        h[idx] = 1e-6
+        num[idx] = (loss(v + h) - loss(v - h)) / 2e-6
+    np.testing.assert_allclose(loop_grad(v, u, un), num, atol=1e-6)
