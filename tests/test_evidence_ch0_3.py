@@ -171,3 +171,61 @@ def test_loop_gradient_agrees_with_finite_differences():
         h[idx] = 1e-6
         num[idx] = (loss(v + h) - loss(v - h)) / 2e-6
     np.testing.assert_allclose(loop_grad(v, u, un), num, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- ch3: RoPE's two layouts
+
+def test_rope_rotate_half_matches_transformers_llama():
+    """attnlib's rotate-half RoPE is the layout of transformers' LLaMA (an independent implementation)."""
+    torch = pytest.importorskip("torch")
+    llama = pytest.importorskip("transformers.models.llama.modeling_llama")
+    from transformers import LlamaConfig
+
+    from attnlib.numpy import rope_rotate_half
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(2, 3, 7, 8))
+    config = LlamaConfig(hidden_size=16, num_attention_heads=2, head_dim=8, rope_theta=10000.0,
+                         max_position_embeddings=64)
+    cos, sin = llama.LlamaRotaryEmbedding(config)(torch.tensor(x), torch.arange(7)[None])
+    q, _ = llama.apply_rotary_pos_emb(torch.tensor(x), torch.tensor(x), cos.double(), sin.double())
+    np.testing.assert_allclose(rope_rotate_half(x), q.numpy(), atol=1e-6)  # LLaMA's angles: float32
+    # With float64 angles from the paper's formula, transformers' rotate_half agrees to rounding.
+    theta = 10000.0 ** (-np.arange(0, 8, 2) / 8)
+    ang = np.arange(7)[:, None] * np.concatenate([theta, theta])
+    ref = x * np.cos(ang) + llama.rotate_half(torch.tensor(x)).numpy() * np.sin(ang)
+    np.testing.assert_allclose(rope_rotate_half(x), ref, atol=1e-12)
+
+
+def test_the_two_layouts_differ_by_a_permutation_and_give_the_same_scores():
+    from attnlib.numpy import rope, rope_half_permutation, rope_rotate_half
+    rng = np.random.default_rng(12)
+    q, k = rng.normal(size=(2, 9, 6))
+    perm = rope_half_permutation(6)
+    assert perm.tolist() == [0, 2, 4, 1, 3, 5]
+    np.testing.assert_allclose(rope_rotate_half(q[:, perm]), rope(q)[:, perm], atol=1e-12)
+    np.testing.assert_allclose(rope_rotate_half(q[:, perm]) @ rope_rotate_half(k[:, perm]).T,
+                               rope(q) @ rope(k).T, atol=1e-12)
+    assert not np.allclose(rope_rotate_half(q), rope(q))  # without the permutation they differ
+
+
+def test_rope_rotate_half_scores_depend_only_on_the_offset():
+    from attnlib.numpy import rope_rotate_half
+    rng = np.random.default_rng(13)
+    q, k = rng.normal(size=(2, 1, 8))
+    s = [float(rope_rotate_half(q, [m])[0] @ rope_rotate_half(k, [m - 3])[0]) for m in (3, 10, 400)]
+    np.testing.assert_allclose(s, s[0], atol=1e-10)
+
+
+@pytest.mark.parametrize("call, exc, pattern", [
+    (lambda N: N.rope_rotate_half(np.ones((3, 5))), ValueError, r"even"),
+    (lambda N: N.rope_rotate_half(np.ones(4)), ValueError, r"x must have shape"),
+    (lambda N: N.rope_rotate_half(np.ones((3, 4)), positions=[0, 1]), ValueError, r"positions .*\(3,\)"),
+    (lambda N: N.rope_rotate_half(np.ones((3, 4)), base=-1), ValueError, r"base"),
+    (lambda N: N.rope_half_permutation(5), ValueError, r"even"),
+    (lambda N: N.rope_half_permutation(0), ValueError, r"\bd\b"),
+    (lambda N: N.rope_half_permutation(2.5), ValueError, r"\bd\b"),
+])
+def test_rope_rotate_half_misuse(call, exc, pattern):
+    import attnlib.numpy as N
+    with pytest.raises(exc, match=pattern):
+        call(N)

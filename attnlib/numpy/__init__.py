@@ -41,13 +41,16 @@ from attnlib.numpy.positional import (
            relative_attention,
            relative_position_matrix,
            rope,
+           rope_half_permutation,
            rope_matrix,
+           rope_rotate_half,
            sinusoidal_frequencies,
            sinusoidal_positional_encoding,
 )
 
 __all__ += ["sinusoidal_positional_encoding", "sinusoidal_frequencies", "learned_position_table",
             "add_positions", "relative_position_matrix", "relative_attention", "rope", "rope_matrix",
+            "rope_rotate_half", "rope_half_permutation",
             "alibi_slopes", "alibi_bias", "biased_attention"]
 # --- Part I, queries, keys and values ---
 from attnlib.numpy.attention_pooling import (
