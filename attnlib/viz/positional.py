@@ -1,4 +1,4 @@
-"""Pictures of positional encodings: a heatmap, and an explorer over encoding, position and pair.
+r"""Pictures of positional encodings: a heatmap, and an explorer over encoding, position and pair.
 
 :func:`position_explorer` has a dropdown for the encoding and two sliders: a position :math:`p`
 and a column pair :math:`i` (for ALiBi, a head :math:`h`).
@@ -25,8 +25,14 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attnlib.checks import check_index
-from attnlib.numpy.positional import (alibi_bias, alibi_slopes, biased_attention, rope,
-                                      sinusoidal_frequencies, sinusoidal_positional_encoding)
+from attnlib.numpy.positional import (
+    alibi_bias,
+    alibi_slopes,
+    biased_attention,
+    rope,
+    sinusoidal_frequencies,
+    sinusoidal_positional_encoding,
+)
 from attnlib.viz._display import show_png
 
 _SIN, _COS = "#1f5fa8", "#d1495b"
