@@ -229,3 +229,86 @@ def test_rope_rotate_half_misuse(call, exc, pattern):
     import attnlib.numpy as N
     with pytest.raises(exc, match=pattern):
         call(N)
+
+
+# ----------------------------------------------------------------------------- ch2: analogies
+
+def _loop_analogy(E, a, b, c, use_offset=True):
+    """3CosAdd with Python floats: unit rows, b - a + c, best cosine among rows other than a, b, c."""
+    unit = []
+    for row in E:
+        n = math.sqrt(sum(x * x for x in row))
+        unit.append([x / n for x in row])
+    q = [ub - ua + uc for ua, ub, uc in zip(unit[a], unit[b], unit[c])] if use_offset else unit[c]
+    nq = math.sqrt(sum(x * x for x in q))
+    best, best_cos = None, -math.inf
+    for i, u in enumerate(unit):
+        if i in (a, b, c):
+            continue
+        cos = sum(x * y for x, y in zip(q, u)) / nq
+        if cos > best_cos:
+            best, best_cos = i, cos
+    return best
+
+
+def test_analogy_agrees_with_a_loop_and_solves_a_built_case():
+    from attnlib.numpy import analogy
+    rng = np.random.default_rng(21)
+    E = rng.normal(size=(30, 6))
+    a, b, c = rng.integers(30, size=(3, 40))
+    keep = (a != b) & (b != c) & (a != c)
+    a, b, c = a[keep], b[keep], c[keep]
+    for use in (True, False):
+        got = analogy(E, a, b, c, use_offset=use)[:, 0]
+        want = [_loop_analogy(E, *q, use_offset=use) for q in zip(a, b, c)]
+        assert got.tolist() == want
+    # king - man + woman = queen, built exactly: royal and gender directions, unit rows
+    e = np.eye(4)
+    words = {"man": e[0], "woman": e[1], "king": (e[0] + e[2]) / np.sqrt(2),
+             "queen": (e[1] + e[2]) / np.sqrt(2), "apple": e[3]}
+    W = np.stack(list(words.values()))
+    names = list(words)
+    top = analogy(W, names.index("man"), names.index("king"), names.index("woman"), k=2)
+    assert names[top[0, 0]] == "queen"
+
+
+def test_analogy_never_answers_a_question_word_and_checks_input():
+    import attnlib.numpy as N
+    E = np.random.default_rng(22).normal(size=(6, 3))
+    top = N.analogy(E, [0, 1], [1, 2], [2, 3], k=3)
+    assert top.shape == (2, 3)
+    for row, q in zip(top, ([0, 1, 2], [1, 2, 3])):
+        assert not set(row) & set(q)
+    for call, pattern in [(lambda: N.analogy(E, 0, 1, 9), r"\bc\b.*\[0, 6\)"),
+                          (lambda: N.analogy(E, [0, 1], [1], [2, 3]), r"same length"),
+                          (lambda: N.analogy(E, 0.5, 1, 2), r"\ba\b.*integers"),
+                          (lambda: N.analogy(E, 0, 1, 2, k=4), r"k=4"),
+                          (lambda: N.analogy(E[0], 0, 1, 2), r"embeddings must have shape")]:
+        with pytest.raises(ValueError, match=pattern):
+            call()
+
+
+def test_relation_pairs_and_questions():
+    from attnlib.experiments.word_embeddings import analogy_questions, relation_pairs, split_pairs
+    words = ["the", "file", "files", "open", "opened", "close", "get", "set", "read", "write", "is"]
+    rel = relation_pairs(words)
+    assert rel["-s form"] == [("file", "files")]
+    assert rel["-ed form"] == [("open", "opened")]
+    assert ("get", "set") in rel["opposites"] and ("open", "close") in rel["opposites"]
+    sel, held = split_pairs(rel["opposites"])
+    assert not set(sel) & set(held) and len(sel) + len(held) == len(rel["opposites"])
+    q = analogy_questions([("get", "set"), ("open", "close"), ("read", "write")], words)
+    assert q.shape == (6, 4)
+    assert [words[i] for i in q[0]] == ["get", "set", "open", "close"]
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        analogy_questions([("get", "put")], words)
+
+
+def test_analogy_accuracy_counts_hits_against_a_hand_count():
+    from attnlib.experiments.word_embeddings import analogy_accuracy
+    e = np.eye(5)
+    W = np.stack([e[0], e[1], (e[0] + e[2]) / np.sqrt(2), (e[1] + e[2]) / np.sqrt(2), e[4]])
+    # man:woman :: king:queen (right), man:king :: woman:queen (right), man:apple :: woman:? (wrong)
+    acc = analogy_accuracy(W, [[0, 1, 2, 3], [0, 2, 1, 3], [0, 4, 1, 2]])
+    assert acc["offset"] == pytest.approx(2 / 3)
+    assert acc["questions"] == 3 and acc["chance"] == pytest.approx(1 / 2)
