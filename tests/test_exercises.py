@@ -116,6 +116,13 @@ def w_overflow(s, mask):
     return e / e.sum(-1, keepdims=True)
 
 
+def w_global_max(s, mask, guard):
+    x = np.where(_all(s, mask), s, -np.inf)
+    e = np.exp(x - x.max())                      # the max of the whole array, not of each row
+    t = e.sum(-1, keepdims=True)
+    return e / np.where(t == 0, 1, t) if guard else e / t
+
+
 WEIGHTS_MISTAKES = {
     "wrong_axis": (w_wrong_axis, "axis"),
     "sum_over_queries": (w_sum_over_queries, "axis"),
@@ -130,6 +137,8 @@ WEIGHTS_MISTAKES = {
     "not_normalized": (lambda s, m: np.exp(np.where(_all(s, m), s, -np.inf)
                                            - s.max(-1, keepdims=True)) * _all(s, m), "not normalized"),
     "not_normalized_raw": (lambda s, m: np.exp(s) * _all(s, m), "not normalized"),
+    "global_max": (lambda s, m: w_global_max(s, m, guard=True), "own max"),
+    "global_max_unguarded": (lambda s, m: w_global_max(s, m, guard=False), "own max"),
     "normalized_over_everything": (lambda s, m: (lambda e: e / np.sum(e))(np.exp(s) * _all(s, m)),
                                    "whole array"),
 }

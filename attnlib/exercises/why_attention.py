@@ -130,6 +130,20 @@ def _safe_div(e, total):
     return e / np.where(total == 0, 1.0, total)
 
 
+def _global_max_softmax(s, mask, guarded: bool):
+    """The mistake: exp(s - max of the WHOLE array), then row sums (divided by 1 where 0 if guarded)."""
+    x = _fill(s, mask)
+    top = np.max(x)
+    e = np.exp(x - (top if np.isfinite(top) else 0.0))
+    total = e.sum(-1, keepdims=True)
+    return _safe_div(e, total) if guarded else e / total
+
+
+GLOBAL_MAX = ("You subtracted the maximum of the whole array (one global max) instead of each row's own "
+              "max. It gives the same weights as long as every row is near the top, but a query row "
+              "whose scores all lie far below the global max (here about -1e4 against +1e4 in another "
+              "row) underflows: every exp in it is 0, and the row becomes 0/0 = NaN, or zeros. Subtract "
+              "the max over the keys of each row: scores.max(axis=-1, keepdims=True).")
 AXIS = ("Your weights are normalized over the wrong axis: your columns (over queries, axis -2) sum to "
         "one. Each query's weights over the keys — a row, the last axis — must sum to one.")
 NORM = ("Your weights are not normalized: each query row must sum to one. Divide by the row sum, "
@@ -178,6 +192,8 @@ _WEIGHTS_MISTAKES = (
             "-inf - (-inf), like 0/0, is NaN. Such a row must get all-zero weights (and output).",
             lambda s, m: (lambda e: e / e.sum(-1, keepdims=True))(
                 np.exp(_fill(s, m) - _fill(s, m).max(-1, keepdims=True)))),
+    Mistake("global_max", GLOBAL_MAX, lambda s, m: _global_max_softmax(s, m, guarded=True)),
+    Mistake("global_max_unguarded", GLOBAL_MAX, lambda s, m: _global_max_softmax(s, m, guarded=False)),
     Mistake("overflow", "Your result is NaN for scores of magnitude 1e4: exp overflows (exp(1e4) = inf, "
             "exp(-1e4) = 0), giving inf/inf or 0/0. Subtract each row's max before exp: the softmax "
             "does not change, and nothing overflows.",

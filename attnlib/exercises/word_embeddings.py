@@ -54,6 +54,10 @@ _COSINE_MISTAKES = (
     Mistake("norm_axis0", "You normalised along the wrong axis: each ROW (one vector) must have "
             "length 1, so take the norm over axis=1 (the features), not axis=0.",
             lambda A, B: _unit(A, 0) @ _unit(B, 0).T),
+    Mistake("frobenius", "You divided each matrix by ONE number, its Frobenius norm "
+            "(np.linalg.norm(A) with no axis: the length of all its entries together). Each ROW must "
+            "get length 1 on its own: np.linalg.norm(A, axis=1, keepdims=True).",
+            lambda A, B: (A / np.linalg.norm(A)) @ (B / np.linalg.norm(B)).T),
     Mistake("squared_norm", "You divided by the squared lengths; divide by the lengths "
             "(np.linalg.norm, or the square root of the sum of squares).",
             lambda A, B: (A / np.sum(A * A, 1, keepdims=True)) @ (B / np.sum(B * B, 1, keepdims=True)).T),
@@ -129,11 +133,11 @@ def _grad_ref(v_c, u_o, u_neg):
     return sgns_gradients(v_c, u_o, u_neg)[1]
 
 
-def _naive_grad(pos_coef, neg_coef, reduce_k=True):
+def _naive_grad(pos_coef, neg_coef, reduce_k="sum"):
     def fn(v_c, u_o, u_neg):
         pos, neg = _scores(v_c, u_o, u_neg)
         g_neg = neg_coef(neg)[:, :, None] * u_neg
-        return pos_coef(pos)[:, None] * u_o + (g_neg.sum(1) if reduce_k else g_neg)
+        return pos_coef(pos)[:, None] * u_o + (g_neg.mean(1) if reduce_k == "mean" else g_neg.sum(1))
     return fn
 
 
@@ -152,6 +156,10 @@ _GRAD_MISTAKES = (
             _naive_grad(lambda s: _sig(s) - 1, lambda s: -_sig(s))),
     Mistake("no_negatives", "Your gradient lacks the negatives' term sum_k sigma(s_k) u_k.",
             _naive_grad(lambda s: _sig(s) - 1, lambda s: 0 * s)),
+    Mistake("mean_over_k", "You averaged the negatives' terms over the K negatives; the loss SUMS "
+            "its K negative terms, so its gradient sums them too: + sum_k sigma(s_k) u_k (np.sum or "
+            "einsum over k, not np.mean).",
+            _naive_grad(lambda s: _sig(s) - 1, _sig, reduce_k="mean")),
     Mistake("grad_of_loss_sign", "Your gradient has the wrong overall sign: return d loss / d v_c "
             "(the step is then v_c -= lr * grad).", lambda v, u, un: -_grad_ref(v, u, un)),
     Mistake("grad_wrt_u_o", "This is the gradient with respect to u_o, (sigma(s_o) - 1) v_c; the "

@@ -9,6 +9,7 @@ __all__ = ["softmax", "causal_mask", "padding_mask", "scaled_dot_product_attenti
 # --- Part I, word embeddings ---
 from attnlib.numpy.embeddings import (
            Word2Vec,
+           analogy,
            build_vocab,
            cosine_similarity,
            encode,
@@ -27,7 +28,7 @@ from attnlib.numpy.embeddings import (
            train_word2vec,
 )
 
-__all__ += ["build_vocab", "cosine_similarity", "encode", "nearest_neighbours",
+__all__ += ["analogy", "build_vocab", "cosine_similarity", "encode", "nearest_neighbours",
             "negative_sampling_distribution", "negative_sampling_table", "neighbour_table", "one_hot",
             "pca_2d", "sample_negatives", "sgns_gradients", "sgns_loss", "sgns_step", "skipgram_pairs",
             "subsample_frequent", "train_word2vec", "Word2Vec"]
@@ -41,13 +42,16 @@ from attnlib.numpy.positional import (
            relative_attention,
            relative_position_matrix,
            rope,
+           rope_half_permutation,
            rope_matrix,
+           rope_rotate_half,
            sinusoidal_frequencies,
            sinusoidal_positional_encoding,
 )
 
 __all__ += ["sinusoidal_positional_encoding", "sinusoidal_frequencies", "learned_position_table",
             "add_positions", "relative_position_matrix", "relative_attention", "rope", "rope_matrix",
+            "rope_rotate_half", "rope_half_permutation",
             "alibi_slopes", "alibi_bias", "biased_attention"]
 # --- Part I, queries, keys and values ---
 from attnlib.numpy.attention_pooling import (

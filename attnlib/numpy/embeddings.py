@@ -593,6 +593,57 @@ def nearest_neighbours(embeddings, index: int, k: int = 5, allowed=None) -> tupl
     return order.astype(np.int64), sims[order]
 
 
+def analogy(embeddings, a, b, c, k: int = 1, use_offset: bool = True) -> np.ndarray:
+    r"""Answer "a is to b as c is to ?" by vector arithmetic (3CosAdd, Mikolov et al., 2013).
+
+    With unit rows :math:`\hat w`, the answer is the row most cosine-similar to
+    :math:`\hat b - \hat a + \hat c`, the three question words themselves excluded. With
+    ``use_offset=False`` the query is :math:`\hat c` alone: the baseline that ignores the relation
+    and answers with ``c``'s nearest neighbour (still excluding ``a``, ``b`` and ``c``).
+
+    Parameters
+    ----------
+    embeddings : array_like, shape (V, d)
+    a, b, c : int or array_like of int, shape (n,)
+        Row indices of the question words, one question per position.
+    k : int
+        How many answers to return per question, best first.
+    use_offset : bool
+        False: the nearest-neighbour-of-``c`` baseline.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n, k)
+        Ties go to the smaller index.
+    """
+    E = as_float_array(embeddings, "embeddings")
+    if E.ndim != 2:
+        raise ValueError(f"embeddings must have shape (V, d), got shape {E.shape}")
+    V = len(E)
+    ids = []
+    for name, x in (("a", a), ("b", b), ("c", c)):
+        arr = np.atleast_1d(as_index_array(x, name))
+        if arr.ndim != 1:
+            raise ValueError(f"{name} must be an int or a 1-D array of ints, got shape {arr.shape}")
+        check_token_ids(arr, V, name)
+        ids.append(arr)
+    if not len(ids[0]) == len(ids[1]) == len(ids[2]):
+        raise ValueError(f"a, b and c must have the same length, got {len(ids[0])}, {len(ids[1])} "
+                         f"and {len(ids[2])}")
+    k = check_positive_count(k, "k")
+    if k > V - 3:
+        raise ValueError(f"k={k} answers asked, but only V - 3 = {V - 3} rows are not question words")
+    norms = np.linalg.norm(E, axis=1, keepdims=True)
+    U = E / np.where(norms == 0, 1.0, norms)
+    a, b, c = ids
+    query = U[b] - U[a] + U[c] if use_offset else U[c]
+    sims = cosine_similarity(query, U)                           # (n, V)
+    rows = np.arange(len(c))
+    for excluded in (a, b, c):
+        sims[rows, excluded] = -np.inf
+    return np.argsort(-sims, axis=1, kind="stable")[:, :k].astype(np.int64)
+
+
 def neighbour_table(words, embeddings, queries, k: int = 5, allowed=None) -> dict:
     """Nearest neighbours of several words, as words.
 

@@ -232,6 +232,21 @@ def _rope_angles(positions, d: int, base: float) -> np.ndarray:
     return np.asarray(positions, dtype=np.float64)[..., None] * theta
 
 
+def _rope_inputs(x, positions, base):
+    """Check RoPE's arguments; return x as a float array and cos, sin of the angles, (L, d/2) each."""
+    x = as_float_array(x, "x")
+    if x.ndim < 2:
+        raise ValueError(f"x must have shape (..., L, d), got {x.shape}")
+    L, d = x.shape[-2], x.shape[-1]
+    base = check_real(base, "base", positive=True)
+    positions = np.arange(L) if positions is None else as_float_array(positions, "positions")
+    if positions.shape != (L,):
+        raise ValueError(f"positions must have shape ({L},) for x of shape {x.shape}, "
+                         f"got {positions.shape}")
+    angles = _rope_angles(positions, d, base)                    # (L, d/2)
+    return x, np.cos(angles).astype(x.dtype), np.sin(angles).astype(x.dtype)
+
+
 def rope(x, positions=None, base: float = 10000.0) -> np.ndarray:
     r"""Rotary position embedding (Su et al., 2021): rotate feature pairs by position-dependent angles.
 
@@ -259,22 +274,68 @@ def rope(x, positions=None, base: float = 10000.0) -> np.ndarray:
     numpy.ndarray, shape (..., L, d)
         Same dtype as ``x`` (float32 stays float32).
     """
-    x = as_float_array(x, "x")
-    if x.ndim < 2:
-        raise ValueError(f"x must have shape (..., L, d), got {x.shape}")
-    L, d = x.shape[-2], x.shape[-1]
-    base = check_real(base, "base", positive=True)
-    positions = np.arange(L) if positions is None else as_float_array(positions, "positions")
-    if positions.shape != (L,):
-        raise ValueError(f"positions must have shape ({L},) for x of shape {x.shape}, "
-                         f"got {positions.shape}")
-    angles = _rope_angles(positions, d, base)                    # (L, d/2)
-    cos, sin = np.cos(angles).astype(x.dtype), np.sin(angles).astype(x.dtype)
+    x, cos, sin = _rope_inputs(x, positions, base)
     even, odd = x[..., 0::2], x[..., 1::2]
     out = np.empty_like(x)
     out[..., 0::2] = even * cos - odd * sin
     out[..., 1::2] = even * sin + odd * cos
     return out
+
+
+def rope_rotate_half(x, positions=None, base: float = 10000.0) -> np.ndarray:
+    r"""RoPE in the "rotate half" layout: feature :math:`j` is paired with feature :math:`j + d/2`.
+
+    :func:`rope` pairs neighbours :math:`(x_{2i}, x_{2i+1})`, as the RoFormer paper writes it
+    (its equation 34). GPT-NeoX and the LLaMA code of Hugging Face ``transformers`` pair
+    :math:`(x_i, x_{i + d/2})` instead, rotated by the same angle :math:`p\,\theta_i`:
+
+    .. math::
+        x'_i = x_i \cos p\theta_i - x_{i+d/2} \sin p\theta_i, \qquad
+        x'_{i+d/2} = x_i \sin p\theta_i + x_{i+d/2} \cos p\theta_i .
+
+    The two are the same rotation up to a fixed permutation of the features
+    (:func:`rope_half_permutation`): ``rope_rotate_half(x[..., perm]) == rope(x)[..., perm]``, and
+    since queries and keys get the same permutation, every score is unchanged.
+
+    Parameters
+    ----------
+    x : array_like, shape (..., L, d)
+        Queries or keys; ``d`` must be even.
+    positions : array_like of int, shape (L,), optional
+        Position of each row; defaults to ``0, ..., L - 1``.
+    base : float
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., L, d)
+        Same dtype as ``x``.
+    """
+    x, cos, sin = _rope_inputs(x, positions, base)
+    half = x.shape[-1] // 2
+    first, second = x[..., :half], x[..., half:]
+    return np.concatenate([first * cos - second * sin, first * sin + second * cos], axis=-1)
+
+
+def rope_half_permutation(d: int) -> np.ndarray:
+    """The permutation of features that turns :func:`rope`'s layout into :func:`rope_rotate_half`'s.
+
+    ``perm = [0, 2, 4, ..., d - 2, 1, 3, ..., d - 1]``: the first feature of every pair, then the
+    second, so that pair ``(2i, 2i + 1)`` lands at ``(i, i + d/2)``.
+
+    Parameters
+    ----------
+    d : int
+        Even.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (d,)
+        ``rope_rotate_half(x[..., perm]) == rope(x)[..., perm]`` for every ``x`` of last axis ``d``.
+    """
+    d = _positive_int(d, "d")
+    if d % 2:
+        raise ValueError(f"RoPE rotates pairs of features, so d must be even; got d={d}")
+    return np.concatenate([np.arange(0, d, 2), np.arange(1, d, 2)])
 
 
 def rope_matrix(position: float, d: int, base: float = 10000.0) -> np.ndarray:

@@ -1,10 +1,20 @@
-"""Pictures of positional encodings: a heatmap, and an explorer over position and dimension.
+r"""Pictures of positional encodings: a heatmap, and an explorer over encoding, position and pair.
 
-:func:`position_explorer` has two sliders: a position :math:`p` and a column pair :math:`i`. The
-left panel draws the sine and cosine of pair :math:`i` over all positions, with :math:`p`
-marked; the right panel the whole encoding vector of position :math:`p`, with pair :math:`i`
-highlighted. Low pairs turn fast (neighbouring positions differ), high pairs slowly (they tell
-far-apart positions apart). :func:`position_snapshots` draws a few settings for the static book.
+:func:`position_explorer` has a dropdown for the encoding and two sliders: a position :math:`p`
+and a column pair :math:`i` (for ALiBi, a head :math:`h`).
+
+- *sinusoidal*: the left panel draws the sine and cosine of pair :math:`i` over all positions,
+  with :math:`p` marked; the right panel the whole encoding vector of position :math:`p`, with pair
+  :math:`i` highlighted. Low pairs turn fast (neighbouring positions differ), high pairs slowly
+  (they tell far-apart positions apart).
+- *RoPE*: with the same content at every position (:math:`q = k =` all ones), the left panel
+  draws pair :math:`i`'s term of the score of the query at :math:`p` with the key at :math:`n`,
+  :math:`2\cos(\theta_i (n - p))`, and the right panel the whole score, the sum over pairs.
+- *ALiBi*: with :math:`d_\text{model}/2` heads, the left panel draws head :math:`h`'s bias
+  :math:`-m_h \lvert p - n\rvert` for the query at :math:`p`, and the right panel the causal
+  attention weights it gives over identical tokens.
+
+:func:`position_snapshots` draws a few settings for the static book.
 """
 from __future__ import annotations
 
@@ -15,10 +25,21 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attnlib.checks import check_index
-from attnlib.numpy.positional import sinusoidal_frequencies, sinusoidal_positional_encoding
+from attnlib.numpy.positional import (
+    alibi_bias,
+    alibi_slopes,
+    biased_attention,
+    rope,
+    sinusoidal_frequencies,
+    sinusoidal_positional_encoding,
+)
 from attnlib.viz._display import show_png
 
 _SIN, _COS = "#1f5fa8", "#d1495b"
+
+ENCODINGS = ("sinusoidal", "rope", "alibi")
+_ENCODING_LABELS = {"sinusoidal": "sinusoidal (added to x)", "rope": "RoPE (rotates q and k)",
+                    "alibi": "ALiBi (bias on the scores)"}
 
 
 def encoding_heatmap(table, title: str = "", ax=None, symmetric: bool = True, xlabel: str = "column",
@@ -81,23 +102,84 @@ def _draw(ax_wave, ax_vec, pe, position, pair, compact=False):
         a.spines[["top", "right"]].set_visible(False)
 
 
-def _check_setting(pe, position, pair) -> None:
+def _draw_rope(ax_pair, ax_sum, num_positions, d_model, position, pair, compact=False):
+    n = np.arange(num_positions)
+    ones = np.ones((num_positions, d_model))
+    rotated = rope(ones)                                    # rope(1) at every position
+    theta = sinusoidal_frequencies(d_model)[pair]
+    grid = np.linspace(0, num_positions - 1, 400)
+    ax_pair.plot(grid, 2 * np.cos(theta * (grid - position)), color=_SIN, lw=1.2)
+    ax_pair.axvline(position, color="0.4", lw=0.8, ls="--")
+    ax_pair.set_ylim(-2.3, 2.3)
+    ax_pair.set_xlabel("key position n")
+    ax_pair.set_title(f"pair i = {pair}: its term of the score, 2 cos(theta_i (n - {position}))",
+                      fontsize=9)
+    ax_sum.plot(n, rotated @ rotated[position], color=_COS, lw=1.2)
+    ax_sum.axvline(position, color="0.4", lw=0.8, ls="--")
+    ax_sum.set_xlabel("key position n")
+    ax_sum.set_title(f"score of query {position} with key n: all pairs, q = k = 1",
+                     fontsize=9)
+    for a in (ax_pair, ax_sum):
+        a.spines[["top", "right"]].set_visible(False)
+
+
+def _draw_alibi(ax_bias, ax_w, num_positions, d_model, position, head, compact=False):
+    heads = max(d_model // 2, 1)
+    slope = alibi_slopes(heads)[head]
+    n = np.arange(num_positions)
+    bias = alibi_bias(heads, num_positions)                # (H, L, L)
+    for h in range(heads):
+        ax_bias.plot(n, bias[h, position], color="0.85", lw=0.8)
+    ax_bias.plot(n, bias[head, position], color=_SIN, lw=1.5)
+    ax_bias.axvline(position, color="0.4", lw=0.8, ls="--")
+    ax_bias.set_xlabel("key position n")
+    ax_bias.set_title(f"head {head} of {heads}: bias -m |{position} - n|, m = {slope:.3g}",
+                      fontsize=9)
+    x = np.ones((position + 1, 4))                          # identical tokens: only the bias decides
+    causal = np.tril(np.ones((position + 1, position + 1), dtype=bool))
+    _, w = biased_attention(x, x, x, alibi_bias(heads, position + 1)[head:head + 1], mask=causal)
+    ax_w.bar(np.arange(position + 1), w[0, -1], color=_COS, width=0.85)
+    ax_w.set_xlim(-1, num_positions)
+    ax_w.set_ylim(0, 1.05)
+    ax_w.set_xlabel("key position n (causal: n <= p)")
+    ax_w.set_title(f"causal weights of query {position}, identical tokens", fontsize=9)
+    for a in (ax_bias, ax_w):
+        a.spines[["top", "right"]].set_visible(False)
+
+
+def _check_setting(pe, position, pair, encoding="sinusoidal") -> None:
     num_positions, d_model = pe.shape
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
     check_index(position, num_positions, "position", "positions")
-    check_index(pair, (d_model + 1) // 2, "pair", f"column pairs for d_model={d_model}")
+    what = "heads" if encoding == "alibi" else "column pairs"
+    check_index(pair, (d_model + 1) // 2, "pair", f"{what} for d_model={d_model}")
+    if encoding != "sinusoidal" and d_model % 2:
+        raise ValueError(f"{encoding} needs an even d_model, got {d_model}")
 
 
-def position_frame(num_positions: int, d_model: int, position: int, pair: int, figsize=(8.0, 2.6)) -> Figure:
-    """One frame of the explorer: pair ``pair`` over positions (left), ``PE[position]`` (right).
+def _draw_any(ax_left, ax_right, pe, position, pair, encoding, compact=False):
+    if encoding == "rope":
+        _draw_rope(ax_left, ax_right, *pe.shape, position, pair, compact)
+    elif encoding == "alibi":
+        _draw_alibi(ax_left, ax_right, *pe.shape, position, pair, compact)
+    else:
+        _draw(ax_left, ax_right, pe, position, pair, compact)
+
+
+def position_frame(num_positions: int, d_model: int, position: int, pair: int, figsize=(8.0, 2.6),
+                   encoding: str = "sinusoidal") -> Figure:
+    """One frame of the explorer (see the module docstring for what each encoding draws).
 
     Parameters
     ----------
     num_positions, d_model : int
     position : int
-        Row of the encoding to show.
+        Row of the encoding to show (the query's position for RoPE and ALiBi).
     pair : int
-        Column pair ``(2 * pair, 2 * pair + 1)`` to follow.
+        Column pair ``(2 * pair, 2 * pair + 1)`` to follow; for ALiBi, the head (of ``d_model // 2``).
     figsize : tuple of float
+    encoding : {"sinusoidal", "rope", "alibi"}
 
     Returns
     -------
@@ -105,49 +187,56 @@ def position_frame(num_positions: int, d_model: int, position: int, pair: int, f
         Not registered with pyplot.
     """
     pe = sinusoidal_positional_encoding(num_positions, d_model)
-    _check_setting(pe, position, pair)
+    _check_setting(pe, position, pair, encoding)
     fig = Figure(figsize=figsize, layout="constrained")
-    _draw(*fig.subplots(1, 2, width_ratios=[1.2, 1]), pe, position, pair)
+    _draw_any(*fig.subplots(1, 2, width_ratios=[1.2, 1]), pe, position, pair, encoding)
     return fig
 
 
-def position_snapshots(num_positions: int, d_model: int, settings: Sequence[tuple[int, int]]):
-    """The explorer at a few ``(position, pair)`` settings, one row each.
+def position_snapshots(num_positions: int, d_model: int, settings: Sequence[tuple]):
+    """The explorer at a few settings, one row each.
 
     Parameters
     ----------
     num_positions, d_model : int
-    settings : sequence of (int, int)
-        ``(position, pair)`` per row.
+    settings : sequence of (int, int) or (str, int, int)
+        ``(position, pair)`` per row (the sinusoidal encoding), or ``(encoding, position, pair)``
+        with ``encoding`` one of ``"sinusoidal"``, ``"rope"``, ``"alibi"``.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     pe = sinusoidal_positional_encoding(num_positions, d_model)
-    settings = list(settings)
+    rows = []
     for setting in settings:
-        if np.ndim(setting) != 1 or len(setting) != 2:
-            raise ValueError(f"settings must be (position, pair) pairs, got {setting!r}")
-        _check_setting(pe, *setting)
-    fig, axes = plt.subplots(len(settings), 2, figsize=(8.0, 2.1 * len(settings)),
+        if isinstance(setting, (str, bytes)) or np.ndim(setting) > 1 or len(setting) not in (2, 3):
+            raise ValueError(f"settings must be (position, pair) or (encoding, position, pair), "
+                             f"got {setting!r}")
+        setting = ("sinusoidal", *setting) if len(setting) == 2 else tuple(setting)
+        _check_setting(pe, setting[1], setting[2], setting[0])
+        rows.append(setting)
+    fig, axes = plt.subplots(len(rows), 2, figsize=(8.0, 2.1 * len(rows)),
                              layout="constrained", width_ratios=[1.2, 1], squeeze=False)
-    for r, (position, pair) in enumerate(settings):
-        _draw(axes[r, 0], axes[r, 1], pe, position, pair, compact=r > 0)
+    for r, (encoding, position, pair) in enumerate(rows):
+        _draw_any(axes[r, 0], axes[r, 1], pe, position, pair, encoding, compact=r > 0)
     return fig
 
 
-def position_explorer(num_positions: int = 64, d_model: int = 32, position: int = 5, pair: int = 0):
-    """An ipywidgets explorer of the sinusoidal encoding: slide the position and the column pair.
+def position_explorer(num_positions: int = 64, d_model: int = 32, position: int = 5, pair: int = 0,
+                      encoding: str = "sinusoidal"):
+    """An ipywidgets explorer of positional encodings: pick the encoding, slide position and pair.
 
     Parameters
     ----------
     num_positions, d_model : int
-        Size of the encoding table.
+        Size of the encoding table (``d_model`` even for RoPE and ALiBi).
     position : int
         Initial position.
     pair : int
-        Initial column pair.
+        Initial column pair (for ALiBi, the head).
+    encoding : {"sinusoidal", "rope", "alibi"}
+        Initial encoding.
 
     Returns
     -------
@@ -156,16 +245,22 @@ def position_explorer(num_positions: int = 64, d_model: int = 32, position: int 
     """
     import ipywidgets as widgets
 
+    pe = sinusoidal_positional_encoding(num_positions, d_model)
+    _check_setting(pe, position, pair, encoding)
+    enc = widgets.Dropdown(options=[(_ENCODING_LABELS[e], e) for e in ENCODINGS], value=encoding,
+                           description="encoding", style={"description_width": "initial"})
     pos = widgets.IntSlider(value=position, min=0, max=num_positions - 1, description="position p",
                             continuous_update=False, style={"description_width": "initial"})
-    pr = widgets.IntSlider(value=pair, min=0, max=(d_model + 1) // 2 - 1, description="pair i",
-                           continuous_update=False, style={"description_width": "initial"})
+    pr = widgets.IntSlider(value=pair, min=0, max=(d_model + 1) // 2 - 1,
+                           description="pair i / head h", continuous_update=False,
+                           style={"description_width": "initial"})
 
-    def show(position, pair):
-        fig = position_frame(num_positions, d_model, position, pair)
+    def show(encoding, position, pair):
+        fig = position_frame(num_positions, d_model, position, pair, encoding=encoding)
         show_png(fig, dpi=90)
 
-    out = widgets.interactive_output(show, {"position": pos, "pair": pr})
-    note = widgets.HTML("<small>Low pairs turn fast (they tell neighbours apart), high pairs "
-                        "slowly (they tell far-apart positions apart).</small>")
-    return widgets.VBox([widgets.HBox([pos, pr]), note, out])
+    out = widgets.interactive_output(show, {"encoding": enc, "position": pos, "pair": pr})
+    note = widgets.HTML("<small>Sinusoidal: low pairs turn fast (they tell neighbours apart), high "
+                        "pairs slowly. RoPE: the same frequencies, now in the score of a query with "
+                        "each key. ALiBi: the slider picks a head, from steep to gentle.</small>")
+    return widgets.VBox([enc, widgets.HBox([pos, pr]), note, out])
