@@ -15,7 +15,6 @@ from attnlib.exercises import pretrained_encoder as ex
 from attnlib.exercises.core import catalogue_problem
 from attnlib.experiments import pretrained_encoder as xp
 
-
 # ----------------------------------------------------------------------------- the WordPiece checker
 
 def loop_wordpiece(word, vocab):

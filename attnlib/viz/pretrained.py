@@ -293,6 +293,7 @@ def winograd_heads_figure(report: Mapping, repeated: Mapping | None = None):
                     xytext=(4, 4), textcoords="offset points", fontsize=7, color="#c4572a")
     for f in (ax.axhline, ax.axvline):
         f(report["chance"], color="black", lw=0.8, ls=":")
+    ax.margins(0.12)
     ax.set_xlabel("accuracy on the selection pairs")
     ax.set_ylabel("accuracy on the held-out pairs")
     ax.set_title("each head: right noun gets more weight (chance 0.5)", fontsize=8)
