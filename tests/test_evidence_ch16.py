@@ -302,6 +302,9 @@ def test_overlap_similarity_by_hand(minilm):
     (lambda: xp.probe_by_layer({"a": torch.zeros(2, 3)}, torch.zeros(2, dtype=torch.long), [0, 1],
                                [np.ones((1, 2), bool)], progress=False), ValueError, "training and test"),
     (lambda: xp.overlap_similarity(["a"], ["b"], None), TypeError, "tokenizer"),
+    (lambda: xp.head_patterns(None, None, ["a"]), TypeError, "model"),
+    (lambda: xp.winograd_weights("model", None), TypeError, "model"),
+    (lambda: xp.layer_features(torch.nn.Linear(2, 2), None, ["a"]), TypeError, "model"),
 ])
 def test_misuse_is_named(call, error, match):
     with pytest.raises(error, match=match):

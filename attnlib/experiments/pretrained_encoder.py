@@ -98,6 +98,12 @@ WINOGRAD_PAIRS = (
 
 # ----------------------------------------------------------------------------- Winograd pairs
 
+def _check_model(model) -> None:
+    if not isinstance(model, nn.Module) or next(model.parameters(), None) is None:
+        raise TypeError(f"model must be an encoder such as attnlib.pretrained.BertEncoder, got "
+                        f"{type(model).__name__}")
+
+
 def _check_pairs(pairs) -> list:
     if isinstance(pairs, (str, bytes)) or not isinstance(pairs, (list, tuple)) or not pairs:
         raise TypeError(f"pairs must be a non-empty list of (template, (word_a, word_b), pronoun, "
@@ -161,8 +167,6 @@ def winograd_weights(model, tokenizer, pairs: Sequence[tuple] = WINOGRAD_PAIRS, 
     ValueError
         When a pronoun or a noun is not exactly one token of its sentence.
     """
-    from attnlib.pretrained.heads import _check_model
-
     sentences = winograd_sentences(pairs)
     batch_size = check_positive_count(batch_size, "batch_size")
     _check_model(model)
@@ -665,7 +669,6 @@ def head_patterns(model, tokenizer, sentences: Sequence[str], batch_size: int = 
         sentences (padding excluded); a head attending uniformly over L tokens scores about 1/L.
     """
     from attnlib.checks import check_texts
-    from attnlib.pretrained.heads import _check_model
 
     sentences = check_texts(sentences, "sentences")
     if not sentences:
