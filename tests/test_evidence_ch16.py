@@ -173,6 +173,16 @@ def test_sign_test_matches_scipy():
     assert xp.sign_test(0, 0) == 1.0
 
 
+def test_paired_permutation_test_by_hand():
+    # [0.042, 0.042, 0, 0.042, -0.01]: |flipped mean| >= observed only when the three 0.042 share a
+    # sign (2 ways), whatever the signs of 0 and -0.01 (4 ways): 8 of 32
+    assert xp.paired_permutation_test([0.042, 0.042, 0.0, 0.042, -0.01]) == pytest.approx(8 / 32)
+    assert xp.paired_permutation_test([1.0, 1.0, 1.0]) == pytest.approx(2 / 8)
+    assert xp.paired_permutation_test([0.0, 0.0]) == 1.0
+    with pytest.raises(ValueError, match="differences"):
+        xp.paired_permutation_test([])
+
+
 def test_accuracy_spread_by_hand():
     c = torch.tensor([[True, True], [True, False], [False, True], [False, False], [True, True]])
     r = xp.accuracy_spread(c)

@@ -38,7 +38,7 @@ from attnlib.checks import (
 from attnlib.shapes import check_count
 
 __all__ = ["WINOGRAD_PAIRS", "winograd_sentences", "winograd_weights", "referent_correct", "split_pairs",
-           "head_accuracy", "select_heads", "sign_test", "accuracy_spread", "winograd_report", "repeated_selection",
+           "head_accuracy", "select_heads", "sign_test", "paired_permutation_test", "accuracy_spread", "winograd_report", "repeated_selection",
            "probe_sentences", "layer_features", "word_splits", "BatchedProbe", "probe_by_layer", "head_patterns",
            "overlap_similarity"]
 
@@ -326,6 +326,29 @@ def sign_test(k: int, n: int) -> float:
         return 1.0
     m = max(k, n - k)
     return min(1.0, 2 * sum(math.comb(n, i) for i in range(m, n + 1)) / 2 ** n)
+
+
+def paired_permutation_test(differences) -> float:
+    """Two-sided exact test that paired differences (e.g. split by split) are centred on 0.
+
+    Under the null hypothesis every difference is as likely to have the opposite sign: the p-value
+    is the fraction of the ``2^n`` sign flips whose mean is at least as far from 0 as the observed one.
+
+    Parameters
+    ----------
+    differences : array_like of float, shape (n,)
+        1 <= n <= 20.
+
+    Returns
+    -------
+    float
+    """
+    d = np.asarray(differences, dtype=float)
+    if d.ndim != 1 or not 1 <= d.size <= 20 or not np.isfinite(d).all():
+        raise ValueError(f"differences must be 1 to 20 finite numbers, got {differences!r}")
+    signs = 1 - 2 * ((np.arange(2 ** d.size)[:, None] >> np.arange(d.size)) & 1)   # every sign pattern
+    flipped = np.abs((signs * d).mean(1))
+    return float(np.mean(flipped >= abs(d.mean()) - 1e-12))
 
 
 def accuracy_spread(correct_pairs: torch.Tensor) -> dict:
