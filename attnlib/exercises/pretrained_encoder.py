@@ -10,7 +10,8 @@ In a notebook::
 ``check_mean_pooling`` passes float64 torch tensors (the mask as 0/1 integers, as a tokenizer's
 ``attention_mask``) and expects a tensor. ``check_wordpiece`` passes a word (str) and a small
 vocabulary (a set of str) and expects a list of str; it recognises the classic slips: shortest
-match first, continuation pieces without ``##``, and marking only the unmatched rest as ``[UNK]``.
+match first, continuation pieces without ``##``, falling back to the un-prefixed entry when a
+``##`` piece is missing inside a word, and marking only the unmatched rest as ``[UNK]``.
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ class _Vocab(frozenset):
 
 VOCAB = _Vocab({"[UNK]", "un", "##aff", "##able", "##a", "##ff", "##ble", "play", "##ing", "##in", "##g",
                 "##s", "p", "##l", "##ay", "token", "##izer", "##ize", "##r", "to", "##ken", "a", "##b",
-                "run", "##ner", "##n", "##er"})
+                "run", "##ner", "##n", "##er", "##to"})
 _ORDER = {p: i for i, p in enumerate(sorted(VOCAB))}
 
 
@@ -101,6 +102,39 @@ def _no_hashes(word, vocab):
             return ["[UNK]"]
         pieces.append(word[start:end])
         start = end
+    return pieces
+
+
+def _fallback_each_length(word, vocab):
+    """Inside a word, accept the bare piece when its '##' form is missing (checked at every length)."""
+    pieces, start = [], 0
+    while start < len(word):
+        for end in range(len(word), start, -1):
+            if start == 0:
+                piece = word[:end] if word[:end] in vocab else None
+            else:
+                piece = next((p for p in ("##" + word[start:end], word[start:end]) if p in vocab), None)
+            if piece is not None:
+                break
+        else:
+            return ["[UNK]"]
+        pieces.append(piece)
+        start = end
+    return pieces
+
+
+def _fallback_after_all(word, vocab):
+    """Inside a word, try every '##' piece first, and the bare pieces only when none of them fits."""
+    pieces, start = [], 0
+    while start < len(word):
+        ends = range(len(word), start, -1)
+        forms = [word[start:e] for e in ends] if start == 0 else \
+            ["##" + word[start:e] for e in ends] + [word[start:e] for e in ends]
+        piece = next((p for p in forms if p in vocab), None)
+        if piece is None:
+            return ["[UNK]"]
+        pieces.append(piece)
+        start += len(piece) - (2 if piece.startswith("##") else 0)
     return pieces
 
 
@@ -139,7 +173,10 @@ def _wp_cases():
     return [Case(("playing", VOCAB), "word 'playing'"), Case(("unaffable", VOCAB), "word 'unaffable'"),
             Case(("tokenizer", VOCAB), "word 'tokenizer'"), Case(("runner", VOCAB), "word 'runner'"),
             Case(("plays", VOCAB), "word 'plays'"), Case(("playx", VOCAB), "word 'playx' (cannot be covered)"),
-            Case(("xyz", VOCAB), "word 'xyz' (no piece fits)")]
+            Case(("xyz", VOCAB), "word 'xyz' (no piece fits)"),
+            Case(("playtoken", VOCAB), "word 'playtoken' ('token' is in the vocabulary, '##token' is not)"),
+            Case(("playrun", VOCAB), "word 'playrun' ('run' and 'un' are in the vocabulary, '##run' and '##un' are not)"),
+            Case(("playingrun", VOCAB), "word 'playingrun' ('##ing' fits, then only the bare 'run')")]
 
 
 _WP_MISTAKES = (
@@ -148,6 +185,14 @@ _WP_MISTAKES = (
             _as_ids(_shortest)),
     Mistake("no_hashes", "Pieces after the first must be looked up *with* the prefix '##' (a piece inside a "
             "word is a different vocabulary entry from the same letters starting a word).", _as_ids(_no_hashes)),
+    Mistake("unprefixed_fallback", "Inside a word you fell back to the piece *without* '##' when the '##' "
+            "piece was missing. A bare entry such as 'token' stands only for the start of a word: inside a "
+            "word, only '##' pieces are valid, and when none fits, the whole word becomes ['[UNK]'].",
+            _as_ids(_fallback_each_length)),
+    Mistake("unprefixed_fallback_last", "When no '##' piece fitted inside the word, you tried the pieces "
+            "*without* '##'. A bare entry such as 'un' stands only for the start of a word: inside a word, only "
+            "'##' pieces are valid, and when none fits, the whole word becomes ['[UNK]'].",
+            _as_ids(_fallback_after_all)),
     Mistake("partial_unk", "When some rest of the word matches no piece, the *whole word* becomes ['[UNK]'], "
             "not the pieces found so far plus '[UNK]'.", _as_ids(_partial_unk)),
 )
@@ -159,7 +204,7 @@ WORDPIECE = Exercise(
     hint="start = 0; while start < len(word): try end = len(word), len(word) - 1, ... and take the first "
          "piece = word[start:end] (with '##' in front when start > 0) that is in vocab; if none, return "
          "['[UNK]']; else append it and set start = end.",
-    checked="longest match first, '##' continuations, whole-word [UNK]")
+    checked="longest match first, '##' continuations (and no bare piece inside a word), whole-word [UNK]")
 
 _CHAPTER = Chapter("A real pretrained Transformer", [POOL, WORDPIECE])
 

@@ -11,5 +11,6 @@ none imports it). Chapters import from here directly, e.g.
 - :mod:`attnlib.experiments.transformer_block` chapter 13: depth, LayerNorm placement, warm-up
 - :mod:`attnlib.experiments.encoder_decoder`   chapter 14: the date recipe and attention maps
 - :mod:`attnlib.experiments.gpt`               chapter 15: training, context lengths, KV-cache timing
+- :mod:`attnlib.experiments.pretrained_encoder` chapter 16: Winograd minimal pairs, probes by layer, head patterns
 - :mod:`attnlib.experiments.results`           the maintainer sweeps (``make experiments``) and their stored results
 """

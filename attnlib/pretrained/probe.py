@@ -5,7 +5,9 @@ category (an animal, a food, a vehicle, a musical instrument) in the same carrie
 ("We talked about the {} for an hour."). The words of the test sentences are **never seen in
 training**, so the classifier can only succeed if the encoder already places *giraffe* near
 *zebra*: knowledge from pretraining. The same classifier on an encoder with random weights (same
-architecture) has nothing to go on.
+architecture) has nothing to go on. That control fails by construction; the informative one is
+the pretrained word-embedding table alone, without attention
+(:func:`attnlib.experiments.pretrained_encoder.probe_by_layer`).
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from attnlib.checks import check_text
 from attnlib.viz._display import show_png
 
 __all__ = ["head_grid_figure", "pronoun_layers_figure", "rollout_figure", "similarity_figure",
-           "minilm_frame", "minilm_snapshots", "minilm_explorer"]
+           "minilm_frame", "minilm_snapshots", "minilm_explorer", "winograd_heads_figure", "probe_layers_figure"]
 
 
 def _token_index(tokens: Sequence[str], query) -> int:
@@ -258,5 +258,98 @@ def minilm_explorer(records: Mapping[str, dict], layer: int = 0, head: int | Non
 
     out = widgets.interactive_output(show, {"sentence": sentence, "layer": lay, "head": hd})
     note = widgets.HTML("<small>Rows are queries, columns the tokens they attend to; each row sums to 1. "
-                        "Many heads park their weight on [SEP] or on the next/previous token.</small>")
+                        "Many heads park their weight on [CLS]; a few follow the next or previous token.</small>")
     return widgets.VBox([sentence, widgets.HBox([lay, hd]), note, out])
+
+
+def winograd_heads_figure(report: Mapping, repeated: Mapping | None = None):
+    """Every head's accuracy on the selection pairs against the held-out pairs; the chosen heads marked.
+
+    Parameters
+    ----------
+    report : mapping
+        From :func:`attnlib.experiments.pretrained_encoder.winograd_report`.
+    repeated : mapping, optional
+        From :func:`attnlib.experiments.pretrained_encoder.repeated_selection`: a second panel shows,
+        over many random splits, the best head's accuracy on its own selection pairs and on the
+        held-out ones.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    sel = np.asarray(report["selection_accuracy"], dtype=float)
+    held = np.asarray(report["heldout_accuracy"], dtype=float)
+    n = 1 if repeated is None else 2
+    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 3.6), layout="constrained", squeeze=False)
+    ax = axes[0, 0]
+    rng = np.random.default_rng(0)  # a little jitter, so that equal accuracies do not hide each other
+    jit = lambda a: a + rng.uniform(-0.006, 0.006, a.shape)  # noqa: E731
+    ax.scatter(jit(sel.ravel()), jit(held.ravel()), s=14, color="#888888", alpha=0.7, label="one head")
+    for i, h in enumerate(report["heads"]):
+        ax.scatter([h["selection"]], [h["heldout"]["accuracy"]], s=60, facecolor="none",
+                   edgecolor="#c4572a", linewidth=1.5, label="chosen on the selection pairs" if i == 0 else None)
+        ax.annotate(f"L{h['layer'] + 1} H{h['head'] + 1}", (h["selection"], h["heldout"]["accuracy"]),
+                    xytext=(4, 4), textcoords="offset points", fontsize=7, color="#c4572a")
+    for f in (ax.axhline, ax.axvline):
+        f(report["chance"], color="black", lw=0.8, ls=":")
+    ax.margins(0.12)
+    ax.set_xlabel("accuracy on the selection pairs")
+    ax.set_ylabel("accuracy on the held-out pairs")
+    ax.set_title("each head: right noun gets more weight (chance 0.5)", fontsize=8)
+    ax.legend(fontsize=6, loc="lower right")
+    ax.grid(True, alpha=0.3)
+    if repeated is not None:
+        ax = axes[0, 1]
+        bins = np.linspace(0.3, 0.8, 26)
+        ax.hist(repeated["selection"], bins=bins, color="#c4572a", alpha=0.5, label="on its selection pairs")
+        ax.hist(repeated["heldout"], bins=bins, color="#1f5fa8", alpha=0.5, label="on the held-out pairs")
+        ax.axvline(report["chance"], color="black", lw=0.8, ls=":")
+        ax.set_xlabel("accuracy of the best head of the split")
+        ax.set_ylabel("random splits")
+        ax.set_title(f"choose, then confirm: {len(repeated['heldout'])} random splits", fontsize=8)
+        ax.legend(fontsize=6)
+    return fig
+
+
+def probe_layers_figure(test: Mapping[str, Sequence[float]], order: Sequence[str],
+                        controls: Mapping[str, str] = (), chance: float | None = None):
+    """Probe accuracy on unseen words, feature set by feature set: mean and spread over the splits.
+
+    Parameters
+    ----------
+    test : mapping of str to sequence of float
+        Feature name -> test accuracy of each split (``probe_by_layer(...)["test"]``).
+    order : sequence of str
+        The names drawn along the x axis (e.g. the word table, the embeddings, layer 1 .. 6).
+    controls : mapping of str to str
+        Names drawn as horizontal bands (mean ± std) instead, and their legend labels.
+    chance : float, optional
+        Drawn as a dotted line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = plt.subplots(figsize=(6.6, 3.2), layout="constrained")
+    x = np.arange(len(order))
+    for i, name in enumerate(order):
+        a = np.asarray(test[name], dtype=float)
+        ax.scatter(np.full(len(a), i) + np.linspace(-0.12, 0.12, len(a)), a, s=10, color="#1f5fa8", alpha=0.5)
+    means = [np.mean(test[n]) for n in order]
+    stds = [np.std(test[n], ddof=1) if len(test[n]) > 1 else 0.0 for n in order]
+    ax.errorbar(x, means, yerr=stds, fmt="o-", color="#1f5fa8", capsize=3, label="pretrained (mean ± std over splits)")
+    colours = ["#c4572a", "#2a8c4a", "#7a4cb0"]
+    for c, (name, label) in zip(colours, dict(controls).items()):
+        a = np.asarray(test[name], dtype=float)
+        ax.axhspan(a.mean() - a.std(ddof=1), a.mean() + a.std(ddof=1), color=c, alpha=0.15)
+        ax.axhline(a.mean(), color=c, lw=1, label=label)
+    if chance is not None:
+        ax.axhline(chance, color="black", lw=0.8, ls=":", label=f"chance {chance:g}")
+    ax.set_xticks(x, order, fontsize=7)
+    ax.set_ylabel("test accuracy (unseen words)")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("a linear probe on each layer's mean-pooled output", fontsize=9)
+    ax.legend(fontsize=6, loc="lower right")
+    ax.grid(True, alpha=0.3)
+    return fig
