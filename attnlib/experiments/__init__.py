@@ -4,6 +4,8 @@ One module per chapter, above every layer of :mod:`attnlib.torch` (it may import
 none imports it). Chapters import from here directly, e.g.
 ``from attnlib.experiments.gpt import train_language_model``.
 
+- :mod:`attnlib.experiments.word_embeddings`   chapter 2: word analogies, chosen and held out
+- :mod:`attnlib.experiments.multi_head`        chapter 7: interleaved timing ratios
 - :mod:`attnlib.experiments.numpy_to_torch`    chapter 8: finite differences, path timings
 - :mod:`attnlib.experiments.bottleneck`        chapter 9: the fixed-length bottleneck
 - :mod:`attnlib.experiments.luong`             chapter 11: the attention variants compared
