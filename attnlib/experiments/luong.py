@@ -167,6 +167,13 @@ def argmax_agreement(weights_a, weights_b, offsets: Sequence = (-1, 0, 1)) -> di
     return out
 
 
+def _check_seq2seq(model) -> None:
+    if not all(hasattr(model, a) for a in ("encoder", "decoder")) or \
+            getattr(model.decoder, "attention", None) is None:
+        raise TypeError(f"model must be an attnlib.torch.Seq2Seq whose decoder has an attention module "
+                        f"(e.g. from attention_variants), got {type(model).__name__}")
+
+
 def teacher_forced_weights(model, task, pairs) -> list:
     """Attention weights with the true target fed in: one (T, L) NumPy array per pair.
 
@@ -175,7 +182,10 @@ def teacher_forced_weights(model, task, pairs) -> list:
     """
     import torch
 
+    _check_seq2seq(model)
     pairs = list(pairs)
+    if not pairs:
+        raise ValueError("pairs must hold at least one attnlib.data.Pair")
     batch = task.encode_batch(pairs, next(model.parameters()).device)
     model.eval()
     with torch.no_grad():
@@ -192,6 +202,7 @@ def component_parameters(model) -> dict:
         ``{"encoder", "GRU cell", "scorer", "rest of the decoder", "total"}``; the scorer is the
         decoder's ``attention`` module (Bahdanau's :math:`W_a, U_a, v_a`, Luong's :math:`W_a`...).
     """
+    _check_seq2seq(model)
     count = lambda m: sum(p.numel() for p in m.parameters() if p.requires_grad)  # noqa: E731
     enc, cell, scorer = count(model.encoder), count(model.decoder.cell), count(model.decoder.attention)
     total = count(model)
