@@ -50,6 +50,11 @@ def _cropped(predictions, targets, pad_id):
     return np.asarray(np.mean(np.all(predictions[:, :w] == targets[:, :w], axis=1)), dtype=float)
 
 
+def _exact_count(predictions, targets, pad_id):
+    p, t = _widen(predictions, targets, pad_id)
+    return np.asarray(np.sum(np.all(p == t, axis=1)), dtype=float)
+
+
 def _ids(rows, pad_id):
     width = max(len(r) for r in rows)
     return np.array([r + [pad_id] * (width - len(r)) for r in rows], dtype=np.int64)
@@ -79,6 +84,10 @@ EXACT = Exercise(
     arg_names=("predictions", "targets", "pad_id"), out_axes=(), dims=lambda *a: {},
     reference=_exact_match, cases=_exact_cases,
     mistakes=(
+        Mistake("count", "You returned the *number* of rows predicted exactly right. The exercise asks "
+                "for the fraction: divide by the number of rows (the batch size), e.g. with "
+                "`.float().mean()` instead of `.sum()`.",
+                _exact_count),
         Mistake("token_accuracy", "You computed the fraction of correct *tokens*. Exact match counts "
                 "whole sequences: a row is right only if every position is right.",
                 _token_accuracy),

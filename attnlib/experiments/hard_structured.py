@@ -19,7 +19,8 @@ from attnlib.torch import (
 
 __all__ = ["LookupModel", "lookup_loss", "lookup_accuracy", "attention_gradients",
            "gradient_variance", "SegmentModel", "segment_loss", "segment_accuracy",
-           "segment_selection"]
+           "segment_selection", "interior_selection", "majority_class_accuracy", "train_lookup_models",
+           "train_segment_models", "estimator_variances", "segment_metrics"]
 
 
 class LookupModel(nn.Module):
@@ -274,7 +275,8 @@ def segment_selection(weights: torch.Tensor, span: torch.Tensor, mask: torch.Ten
     dict
         ``one_run``: fraction of rows whose selected positions form exactly one contiguous run;
         ``iou``: mean intersection-over-union of selected positions and the span;
-        ``mass_inside``: fraction of the total weight that falls inside the spans.
+        ``mass_inside``: fraction of the total weight that falls inside the spans;
+        ``selected``: mean number of selected positions per row.
     """
     check_real(threshold, "threshold")
     for name, m in (("span", span), ("mask", mask)):
@@ -286,4 +288,191 @@ def segment_selection(weights: torch.Tensor, span: torch.Tensor, mask: torch.Ten
     inter = (sel & span).sum(1).float()
     union = (sel | span).sum(1).float().clamp_min(1)
     return {"one_run": float((starts == 1).float().mean()), "iou": float((inter / union).mean()),
-            "mass_inside": float((weights * span).sum() / weights.sum().clamp_min(1e-12))}
+            "mass_inside": float((weights * span).sum() / weights.sum().clamp_min(1e-12)),
+            "selected": float(sel.sum(1).float().mean())}
+
+
+def interior_selection(weights: torch.Tensor, tokens: torch.Tensor, span: torch.Tensor, mask: torch.Tensor,
+                       threshold: float = 0.5) -> dict:
+    """Selection measured on the digits only: inside the brackets against outside them.
+
+    The brackets are identified by their token alone, so a position-blind layer can find them; a
+    digit inside the brackets looks exactly like one outside. These numbers leave the brackets out.
+
+    Parameters
+    ----------
+    weights : torch.Tensor, shape (B, L)
+    tokens : torch.LongTensor, shape (B, L)
+        Token ids of :func:`attnlib.data.lookup.segment_data` (digits are ids ``>= 3``).
+    span, mask : torch.BoolTensor, shape (B, L)
+        The true segment (brackets included) and the real tokens.
+    threshold : float
+
+    Returns
+    -------
+    dict
+        ``mass_inside``: fraction of the weight on digits that falls on the digits inside;
+        ``chance``: the fraction of digits that are inside (what equal weights on every digit get);
+        ``weight_inside`` / ``weight_outside``: mean weight of a digit inside / outside;
+        ``iou``: mean IoU of the selected digits (weight > threshold) with the digits inside, over
+        the rows that have a digit inside.
+    """
+    from attnlib.data.lookup import SEGMENT_DIGIT0
+
+    check_real(threshold, "threshold")
+    check_torch_tensor(tokens, "tokens")
+    for name, m in (("span", span), ("mask", mask)):
+        check_torch_bool_mask(m, name, weights.device)
+    for name, m in (("tokens", tokens), ("span", span), ("mask", mask)):
+        if m.shape != weights.shape:
+            raise ValueError(f"{name} must have the shape of weights {tuple(weights.shape)}, got {tuple(m.shape)}")
+    digit = mask & (tokens >= SEGMENT_DIGIT0)
+    inside, outside = digit & span, digit & ~span
+    w = weights.float()
+    sel = (w > threshold) & digit
+    has = inside.any(1)
+    inter = (sel & inside).sum(1).float()
+    union = (sel | inside).sum(1).float().clamp_min(1)
+    return {"mass_inside": float((w * inside).sum() / (w * digit).sum().clamp_min(1e-12)),
+            "chance": float(inside.sum() / digit.sum().clamp_min(1)),
+            "weight_inside": float(w[inside].mean()) if inside.any() else float("nan"),
+            "weight_outside": float(w[outside].mean()) if outside.any() else float("nan"),
+            "iou": float((inter / union)[has].mean()) if has.any() else float("nan")}
+
+
+def majority_class_accuracy(train_targets: torch.Tensor, test_targets: torch.Tensor) -> float:
+    """Accuracy on ``test_targets`` of always answering the most common class of ``train_targets``.
+
+    Parameters
+    ----------
+    train_targets, test_targets : torch.LongTensor, shape (N,) and (M,)
+
+    Returns
+    -------
+    float
+    """
+    for name, t in (("train_targets", train_targets), ("test_targets", test_targets)):
+        check_torch_tensor(t, name)
+        if t.dim() != 1 or not len(t) or t.dtype.is_floating_point:
+            raise ValueError(f"{name} must be a non-empty 1-D tensor of class ids, got shape "
+                             f"{tuple(t.shape)} and dtype {t.dtype}")
+    majority = int(torch.bincount(train_targets.cpu()).argmax())
+    return float((test_targets.cpu() == majority).float().mean())
+
+
+def train_lookup_models(vocab_size: int, n_classes: int, train_data, test_data, seed: int = 0,
+                        steps: int = 200, device=None, progress: bool = True) -> tuple:
+    """The chapter's three lookup models (soft, hard without and with a baseline), one seed.
+
+    Each is built after ``attnlib.seed(seed)`` (``LookupModel(dim=32)``) and trained with Adam (1e-2)
+    on ``train_data.batch_stream(64, seed=seed)`` for ``steps`` steps, with the test accuracy every
+    50 steps; the baseline is a fresh ``MovingAverageBaseline(0.9)``.
+
+    Returns
+    -------
+    histories : dict of str to attnlib.torch.History
+    models : dict of str to LookupModel
+    """
+    import attnlib
+    from attnlib.torch import MovingAverageBaseline, train
+
+    steps = check_positive_count(steps, "steps")
+    histories, models = {}, {}
+    for name, mode, baseline in [("soft", "soft", None), ("hard, no baseline", "hard", None),
+                                 ("hard + baseline", "hard", MovingAverageBaseline(0.9))]:
+        attnlib.seed(seed)
+        model = LookupModel(vocab_size, n_classes, dim=32, mode=mode).to(device)
+        histories[name] = train(model, train_data.batch_stream(64, seed=seed, device=device),
+                                lambda m, b, baseline=baseline: lookup_loss(m, b, baseline),
+                                torch.optim.Adam(model.parameters(), 1e-2), steps=steps,
+                                eval_fn=lambda m: {"accuracy": lookup_accuracy(m, test_data, device)},
+                                eval_every=50, desc=name if seed == 0 else f"{name}, seed {seed}",
+                                progress=progress)
+        models[name] = model
+    return histories, models
+
+
+def train_segment_models(vocab_size: int, n_classes: int, train_data, test_data, seed: int = 0,
+                         steps: int = 450, device=None, progress: bool = True) -> tuple:
+    """The chapter's three segment models (softmax, sigmoid, CRF attention), one seed.
+
+    Each is built after ``attnlib.seed(seed)`` (``SegmentModel(dim=32)``) and trained with Adam
+    (2e-2) on ``train_data.batch_stream(128, seed=seed)`` for ``steps`` steps, with the test accuracy
+    every 150 steps. The models are returned in eval mode.
+
+    Returns
+    -------
+    histories : dict of str to attnlib.torch.History
+    models : dict of str to SegmentModel
+    """
+    import attnlib
+    from attnlib.torch import train
+
+    steps = check_positive_count(steps, "steps")
+    histories, models = {}, {}
+    for kind in ["softmax", "sigmoid", "crf"]:
+        attnlib.seed(seed)
+        model = SegmentModel(vocab_size, n_classes, dim=32, attention=kind).to(device)
+        histories[kind] = train(model, train_data.batch_stream(128, seed=seed, device=device), segment_loss,
+                                torch.optim.Adam(model.parameters(), 2e-2), steps=steps,
+                                eval_fn=lambda m: {"accuracy": segment_accuracy(m, test_data, device)},
+                                eval_every=150, desc=kind if seed == 0 else f"{kind}, seed {seed}",
+                                progress=progress)
+        models[kind] = model.eval()
+    return histories, models
+
+
+
+def estimator_variances(vocab_size: int, n_classes: int, data, seed: int = 0, n_draws: int = 100,
+                        batch_size: int = 32, device=None) -> tuple:
+    """Total variance of the three gradient estimators of ``W`` at one seed's initial weights.
+
+    A ``LookupModel(dim=32, mode="hard")`` is built after ``attnlib.seed(seed)``; the mean reward
+    on all of ``data`` at these weights is the fixed baseline; then :func:`attention_gradients`
+    (draws seeded with ``seed + 1``) for soft attention, hard without and hard with that baseline,
+    summarised by :func:`gradient_variance`.
+
+    Returns
+    -------
+    variances : dict of str to dict
+        ``"soft"``, ``"hard, no baseline"``, ``"hard + baseline"`` -> :func:`gradient_variance`.
+    mean_reward : float
+        The baseline: the mean of :math:`r = \\log p(y \\mid h_z)` at these weights.
+    """
+    import attnlib
+
+    attnlib.seed(seed)
+    probe = LookupModel(vocab_size, n_classes, dim=32, mode="hard").to(device)
+    with torch.no_grad():
+        _, (_, rewards, _) = lookup_loss(probe, data.batch(device=device), return_parts=True)
+    mean_reward = float(rewards.mean())
+    variances = {}
+    for name, mode, b in [("soft", "soft", None), ("hard, no baseline", "hard", None),
+                          ("hard + baseline", "hard", mean_reward)]:
+        probe.mode = mode
+        g = attention_gradients(probe, data, n_draws=n_draws, batch_size=batch_size, baseline=b,
+                                seed=seed + 1, device=device)
+        variances[name] = gradient_variance(g)
+    return variances, mean_reward
+
+
+@torch.no_grad()
+def segment_metrics(model: SegmentModel, data, device=None, threshold: float = 0.5) -> dict:
+    """Accuracy and selection of a trained segment model on all of ``data``, as one flat dict.
+
+    Returns
+    -------
+    dict
+        ``accuracy``; ``span <key>`` for each key of :func:`segment_selection` (the span with its
+        brackets) and ``interior <key>`` for each key of :func:`interior_selection` (digits only).
+    """
+    b = data.batch(device=device)
+    was = model.training
+    model.eval()
+    logits, weights = model(b.tokens, b.mask)
+    model.train(was)
+    out = {"accuracy": float((logits.argmax(-1) == b.target).float().mean())}
+    out.update({f"span {k}": v for k, v in segment_selection(weights, b.span, b.mask, threshold).items()})
+    out.update({f"interior {k}": v for k, v in
+                interior_selection(weights, b.tokens, b.span, b.mask, threshold).items()})
+    return out

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from attnlib.viz._display import show_png
 from attnlib.viz.heatmap import attention_heatmap
 
-__all__ = ["accuracy_vs_length_figure", "examples_at_length", "bottleneck_frame",
+__all__ = ["accuracy_vs_length_figure", "accuracy_spread_figure", "examples_at_length", "bottleneck_frame",
            "bottleneck_snapshots", "bottleneck_explorer"]
 
 _COLOURS = {"no attention": "#b5523b", "attention": "#1f5fa8"}
@@ -40,6 +40,44 @@ def accuracy_vs_length_figure(results: dict, title: str = "Exact match against s
     ax.set_ylim(-3, 103)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
+    ax.set_title(title, fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def accuracy_spread_figure(curves: dict, lengths: Sequence, title: str = "Exact match over seeds"):
+    """Mean exact match against source length with a band of one standard deviation over seeds.
+
+    Parameters
+    ----------
+    curves : dict of str to array-like, shape (n_seeds, n_lengths)
+        Label -> exact match (a fraction) per seed and per length.
+    lengths : sequence of int
+        The source lengths, ``n_lengths`` of them.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import numpy as np
+
+    lengths = list(lengths)
+    fig, ax = plt.subplots(figsize=(6.4, 3.3), layout="constrained")
+    for label, values in curves.items():
+        a = 100 * np.asarray(values, dtype=float)
+        if a.ndim != 2 or a.shape[1] != len(lengths):
+            raise ValueError(f"curves[{label!r}] must have shape (n_seeds, {len(lengths)}), got {a.shape}")
+        mean, std = a.mean(0), a.std(0)
+        colour = next((c for name, c in _COLOURS.items() if label.startswith(name + ",")), None)
+        line, = ax.plot(lengths, mean, marker="o", ms=3, label=label, color=colour,
+                        linestyle="--" if "steps" in label and not label.endswith(" 300 steps") else "-")
+        ax.fill_between(lengths, mean - std, mean + std, color=line.get_color(), alpha=0.18, lw=0)
+    ax.set_xlabel("source length (characters)")
+    ax.set_ylabel("exact match (%)")
+    ax.set_ylim(-3, 103)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
     ax.set_title(title, fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     return fig

@@ -8,7 +8,9 @@ encoder state :math:`h_j` in one of three ways,
           \mathrm{concat}: v_a^\top \tanh(W_a [s_t; h_j]).
 
 *dot* and *general* are :class:`~attnlib.torch.MultiplicativeAttention`; *concat* is
-:class:`ConcatAttention` here. The attentional state :math:`\tilde s_t = \tanh(W_c[s_t; c_t])`
+:class:`ConcatAttention` here. Their fourth, **location-based** function scores the positions from the
+decoder state alone, :math:`a_t = \mathrm{softmax}(W_a s_t)` (their eq. 8), without looking at the
+encoder states: :class:`LocationAttention`. The attentional state :math:`\tilde s_t = \tanh(W_c[s_t; c_t])`
 feeds the output layer. With **input feeding** it is also fed to the next step,
 :math:`s_{t+1} = \mathrm{GRU}([E y_t; \tilde s_t], s_t)`, so that the decoder knows where it has
 already looked (:class:`InputFeedingDecoder`).
@@ -18,10 +20,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnlib.checks import check_positive_count
 from attnlib.torch.attention.scores import ScoredAttention
 from attnlib.torch.seq2seq.decoders import AttentionDecoder
 
-__all__ = ["ConcatAttention", "InputFeedingDecoder"]
+__all__ = ["ConcatAttention", "LocationAttention", "InputFeedingDecoder"]
 
 
 class ConcatAttention(ScoredAttention):
@@ -58,6 +61,44 @@ class ConcatAttention(ScoredAttention):
         q = query.unsqueeze(1).expand(-1, keys.shape[1], -1)          # (B, L, H_dec)
         return self.v(torch.tanh(self.W(torch.cat([q, keys], dim=-1)))).squeeze(-1)
 
+
+class LocationAttention(ScoredAttention):
+    r"""Luong's *location* score: :math:`a_t = \mathrm{softmax}(W_a s_t)`, scores from the state alone.
+
+    :math:`W_a` maps the decoder state to one score per source *position* (up to ``max_length``);
+    the encoder states are used only as values, never to score. For a source of length
+    :math:`L \le` ``max_length`` the first :math:`L` scores are kept, padding is masked, and the
+    context is :math:`c_t = \sum_j a_{tj} h_j` as for every other score (shared interface).
+
+    Parameters
+    ----------
+    query_size : int
+        Decoder state size ``H_dec``.
+    key_size : int
+        Encoder state size ``H_enc`` (the values' size; not used to score).
+    max_length : int
+        The longest source the layer can attend over (``W_a`` has this many rows).
+
+    Attributes
+    ----------
+    W : nn.Linear
+        ``H_dec -> max_length``, no bias (``W.weight`` is :math:`W_a`, shape (max_length, H_dec)).
+    """
+
+    def __init__(self, query_size: int, key_size: int, max_length: int):
+        super().__init__()
+        self.query_size = check_positive_count(query_size, "query_size")
+        self.key_size = check_positive_count(key_size, "key_size")
+        self.max_length = check_positive_count(max_length, "max_length")
+        self.W = nn.Linear(self.query_size, self.max_length, bias=False)
+
+    def scores(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """Unnormalised scores ``(W_a s)[:L]``: query (B, H_dec), keys (B, L, H_enc) -> (B, L)."""
+        L = keys.shape[1]
+        if L > self.max_length:
+            raise ValueError(f"keys have L={L} positions but this LocationAttention scores at most "
+                             f"max_length={self.max_length}: build it with a larger max_length")
+        return self.W(query)[:, :L]
 
 
 class InputFeedingDecoder(AttentionDecoder):
