@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attnlib.experiments.results import sweep
 from attnlib.checks import (
     check_positive_count,
     check_real,
@@ -17,10 +16,11 @@ from attnlib.checks import (
     check_torch_inputs,
     check_torch_token_ids,
 )
+from attnlib.experiments.results import sweep
 from attnlib.torch import (
     DecoderLayer,
-    History,
     EncoderLayer,
+    History,
     TransformerEncoder,
     default_device,
     sequence_cross_entropy,
@@ -332,9 +332,25 @@ class SequenceTagger(nn.Module):
         if src.dim() != 2 or src.shape[1] > self.pos.num_embeddings:
             raise ValueError(f"src must be (B, L) with L <= max_len={self.pos.num_embeddings}, got "
                              f"shape {tuple(src.shape)}")
+        return self.out(self.encoder(self.embeddings(src), padding_mask=src != self.pad_id))
+
+    def embeddings(self, src: torch.Tensor) -> torch.Tensor:
+        """The input of the encoder stack: token plus position embeddings.
+
+        Parameters
+        ----------
+        src : torch.LongTensor, shape (B, L)
+
+        Returns
+        -------
+        torch.Tensor, shape (B, L, d_model)
+        """
+        check_torch_token_ids(src, self.embed.num_embeddings, "src", module=self)
+        if src.dim() != 2 or src.shape[1] > self.pos.num_embeddings:
+            raise ValueError(f"src must be (B, L) with L <= max_len={self.pos.num_embeddings}, got "
+                             f"shape {tuple(src.shape)}")
         positions = torch.arange(src.shape[1], device=src.device)
-        h = self.embed(src) + self.pos(positions)
-        return self.out(self.encoder(h, padding_mask=src != self.pad_id))
+        return self.embed(src) + self.pos(positions)
 
 
 def reverse_tagging_batch(batch) -> tuple[torch.Tensor, torch.Tensor]:
