@@ -269,5 +269,5 @@ def warmup_sweep_figure(result: dict):
         ax.set_ylim(0, 1.05)
         ax.grid(True, axis="y", alpha=0.3)
     axes[0][0].set_ylabel("final validation token accuracy")
-    axes[0][-1].legend(fontsize=7, loc="lower left")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
