@@ -1,4 +1,12 @@
-"""Chapter 15's experiments: training a character GPT, losses at longer contexts, the KV cache's speed-up."""
+"""Chapter 15's experiments: a character GPT against n-gram counts, sampling, longer contexts, the KV cache.
+
+Two maintainer sweeps (:mod:`attnlib.experiments.results`) hold what a notebook's two minutes
+cannot: ``ch15_gpt_checkpoint`` trains the shipped checkpoint ``ch15_gpt.safetensors`` (recipe
+:data:`CHECKPOINT_RECIPE`, read back with :func:`load_gpt_checkpoint`), and
+``ch15_position_extrapolation`` trains learned / RoPE / ALiBi models over three seeds
+(:data:`EXTRAPOLATION_RECIPE`) and scores them at longer contexts on the same characters.
+Both are rewritten with ``make experiments SWEEPS=<name>``.
+"""
 from __future__ import annotations
 
 import json
@@ -15,7 +23,8 @@ from attnlib.torch import GPT, evaluate_lm_loss, lm_loss, train
 from attnlib.torch.transformer.gpt import POSITION_KINDS
 
 __all__ = ["ngram_loss", "ngram_losses", "train_language_model", "same_target_windows", "context_length_losses",
-           "text_loss", "kv_cache_speedup"]
+           "text_loss", "kv_cache_speedup", "sample_word_statistics", "load_gpt_checkpoint", "train_logged_gpt",
+           "gpt_checkpoint_sweep", "position_extrapolation_sweep", "CHECKPOINT_RECIPE", "EXTRAPOLATION_RECIPE"]
 
 
 def _ngram_codes(ids: np.ndarray, n: int, vocab_size: int) -> np.ndarray:
@@ -316,8 +325,9 @@ def kv_cache_speedup(model: GPT, prompt_len: int = 16, new_tokens: int = 256, re
     Returns
     -------
     dict
-        ``cached_s``, ``uncached_s`` (seconds per generation), ``speedup`` (uncached / cached)
-        and ``identical`` (same tokens).
+        ``cached_s``, ``uncached_s`` (median seconds per generation), ``speedup`` (their ratio),
+        ``ratios`` (uncached / cached of each interleaved round, after one warm-up round) and
+        ``identical`` (same tokens).
     """
     if not isinstance(model, GPT):
         raise TypeError(f"model must be an attnlib.torch.GPT, got {type(model).__name__}")
@@ -338,8 +348,59 @@ def kv_cache_speedup(model: GPT, prompt_len: int = 16, new_tokens: int = 256, re
                 torch.cuda.synchronize()
             times[use_cache].append(time.perf_counter() - t)
     cached, uncached = (float(np.median(times[c][1:])) for c in (True, False))
-    return {"cached_s": cached, "uncached_s": uncached, "speedup": uncached / cached,
+    ratios = [u / c for c, u in zip(times[True][1:], times[False][1:])]
+    return {"cached_s": cached, "uncached_s": uncached, "speedup": uncached / cached, "ratios": ratios,
             "identical": bool(torch.equal(outs[True], outs[False]))}
+
+
+def sample_word_statistics(model: GPT, corpus, prompt: str, settings, num_samples: int = 8,
+                           new_tokens: int = 100, seed: int = 0) -> dict:
+    """How word-like the samples of each sampling setting are, with the spread over samples.
+
+    For each ``(temperature, top_k, top_p)`` in ``settings``, ``num_samples`` continuations of
+    ``prompt`` are drawn (one batched, seeded ``generate``); in each, the complete words (the
+    last, possibly cut, word is dropped) are looked up in the words of the training text.
+
+    Parameters
+    ----------
+    model : GPT
+    corpus : attnlib.data.CharCorpus
+    prompt : str
+    settings : sequence of (float, int or None, float or None)
+    num_samples, new_tokens, seed : int
+
+    Returns
+    -------
+    dict
+        ``{(temperature, top_k, top_p): {"known": [share per sample], "rare": [share of the rare
+        letters j, q, x, z per sample], "mean_known", "std_known", "mean_rare", "std_rare"}}``
+        (std over samples, ddof 1; needs ``num_samples >= 2``).
+    """
+    if not isinstance(model, GPT):
+        raise TypeError(f"model must be an attnlib.torch.GPT, got {type(model).__name__}")
+    num_samples = check_positive_count(num_samples, "num_samples")
+    if num_samples < 2:
+        raise ValueError(f"num_samples must be at least 2 (a spread needs two samples), got {num_samples}")
+    new_tokens = check_positive_count(new_tokens, "new_tokens")
+    vocabulary = set(corpus.decode(corpus.train_ids).split())
+    device = model.tok_emb.weight.device
+    idx = torch.as_tensor(np.tile(corpus.encode(prompt), (num_samples, 1)), device=device)
+    out = {}
+    for setting in settings:
+        temperature, top_k, top_p = setting
+        g = torch.Generator(device=device).manual_seed(check_count(seed, "seed"))
+        toks = model.generate(idx, new_tokens, temperature, top_k, generator=g, top_p=top_p)
+        known, rare = [], []
+        for row in toks[:, idx.shape[1]:].cpu():
+            text = corpus.decode(row)
+            words = text.split()[:-1] if not text.endswith(" ") else text.split()
+            known.append(float(np.mean([w in vocabulary for w in words])) if words else 0.0)
+            letters = text.replace(" ", "")
+            rare.append(sum(letters.count(c) for c in "jqxz") / max(len(letters), 1))
+        out[tuple(setting)] = {"known": known, "rare": rare,
+                               "mean_known": float(np.mean(known)), "std_known": float(np.std(known, ddof=1)),
+                               "mean_rare": float(np.mean(rare)), "std_rare": float(np.std(rare, ddof=1))}
+    return out
 
 
 # ----------------------------------------------------------------------------- maintainer sweeps
