@@ -230,3 +230,29 @@ def test_text_loss_scores_consecutive_windows():
             logits = m(torch.as_tensor(ids[None, s:s + 6]))[0]
             by_hand.append(F.cross_entropy(logits, torch.as_tensor(ids[s + 1:s + 7]), reduction="sum"))
     assert math.isclose(text_loss(m, ids, batch_size=4), float(sum(by_hand)) / 36, rel_tol=1e-6)
+
+
+def test_new_functions_check_their_input():
+    from attnlib.data import char_corpus
+    from attnlib.experiments.gpt import sample_word_statistics
+
+    corpus = char_corpus(max_chars=2000)
+    m = GPT(27, 8, 16, 2, 1)
+    small = GPT(corpus.vocab_size, 8, 16, 2, 1)
+    with pytest.raises(TypeError, match="model must be an attnlib.torch.GPT"):
+        text_loss("not a model", np.arange(20) % 27)
+    with pytest.raises(ValueError, match="longer than block_size"):
+        text_loss(m, np.arange(5) % 27)
+    with pytest.raises(ValueError, match=r"token ids in \[0, 27\)"):
+        text_loss(m, np.arange(40))
+    with pytest.raises(ValueError, match="num_samples must be at least 2"):
+        sample_word_statistics(small, corpus, "the ", [(1.0, None, None)], num_samples=1)
+    with pytest.raises(ValueError, match="top_p"):
+        sample_word_statistics(small, corpus, "the ", [(1.0, None, 1.5)], num_samples=2, new_tokens=3)
+    with pytest.raises(TypeError, match=r"models\['x'\] must be an attnlib.torch.GPT"):
+        context_length_losses({"x": 3}, np.arange(100) % 27, [8])
+    stats = sample_word_statistics(small, corpus, "the ", [(1.0, None, 0.9), (0.0, None, None)], num_samples=3,
+                                   new_tokens=20)
+    assert set(stats) == {(1.0, None, 0.9), (0.0, None, None)}
+    greedy = stats[(0.0, None, None)]
+    assert greedy["std_known"] == 0 and greedy["std_rare"] == 0   # greedy: every sample the same

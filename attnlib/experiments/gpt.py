@@ -406,8 +406,8 @@ def sample_word_statistics(model: GPT, corpus, prompt: str, settings, num_sample
 # ----------------------------------------------------------------------------- maintainer sweeps
 
 #: The recipe of the shipped checkpoint ``ch15_gpt.safetensors`` (sweep ``ch15_gpt_checkpoint``).
-CHECKPOINT_RECIPE = {"block_size": 128, "d_model": 128, "num_heads": 4, "num_layers": 4, "positions": "learned",
-                     "steps": 1500, "batch_size": 16, "lr": 3e-3, "warmup": 100, "seed": 0,
+CHECKPOINT_RECIPE = {"block_size": 64, "d_model": 96, "num_heads": 4, "num_layers": 3, "positions": "learned",
+                     "steps": 1600, "batch_size": 32, "lr": 3e-3, "warmup": 100, "seed": 0,
                      "log_every": 100, "log_val_blocks": 32}
 CHECKPOINT_FILE = "ch15_gpt.safetensors"
 
