@@ -16,7 +16,8 @@ from matplotlib.figure import Figure
 from attnlib.viz._display import show_png
 
 __all__ = ["next_token_distribution", "next_token_frame", "next_token_snapshots", "next_token_explorer",
-           "context_length_figure", "causal_attention_figure", "loss_curve_figure"]
+           "context_length_figure", "causal_attention_figure", "loss_curve_figure", "checkpoint_log_figure",
+           "extrapolation_figure"]
 
 
 def _label(ch: str) -> str:
@@ -80,7 +81,7 @@ def next_token_frame(model, corpus, prompt: str, temperature: float, top_k=None,
     """
     probs = next_token_distribution(model, corpus, prompt, temperature, top_k)
     fig, ax = plt.subplots(figsize=figsize)
-    _draw_distribution(ax, probs, corpus.chars, f"after {prompt[-24:]!r}: T={temperature:g}, "
+    _draw_distribution(ax, probs, corpus.chars, f"after {prompt[-24:]!r}: τ={temperature:g}, "
                        f"top-k={top_k or 'off'}")
     ax.set_ylabel("probability")
     fig.tight_layout()
@@ -105,7 +106,7 @@ def next_token_snapshots(model, corpus, prompt: str,
     fig, axes = plt.subplots(1, len(settings), figsize=(2.6 * len(settings), 2.6), sharey=True)
     for ax, (T, k) in zip(np.atleast_1d(axes), settings):
         probs = next_token_distribution(model, corpus, prompt, T, k)
-        _draw_distribution(ax, probs, corpus.chars, f"T={T:g}, top-k={k or 'off'}")
+        _draw_distribution(ax, probs, corpus.chars, f"τ={T:g}, top-k={k or 'off'}")
     np.atleast_1d(axes)[0].set_ylabel("probability")
     fig.suptitle(f"next character after {prompt!r}", fontsize=10)
     fig.tight_layout()
@@ -136,7 +137,7 @@ def next_token_explorer(model, corpus, prompts):
         show_png(fig)
 
     out = widgets.interactive_output(show, {"prompt": prompt, "temperature": temp, "top_k": top_k})
-    note = widgets.HTML("<small>Temperature 0 is greedy; top-k keeps only the k most likely "
+    note = widgets.HTML("<small>Temperature τ = 0 is greedy; top-k keeps only the k most likely "
                         "characters and renormalises.</small>")
     return widgets.VBox([widgets.HBox([prompt, temp, top_k]), note, out])
 
@@ -147,7 +148,7 @@ def context_length_figure(losses: dict, train_len: int) -> Figure:
     Parameters
     ----------
     losses : dict
-        ``{name: {length: loss}}`` from :func:`attnlib.torch.context_length_losses` (NaN: cannot run).
+        ``{name: {length: loss}}`` from :func:`attnlib.experiments.gpt.context_length_losses` (NaN: cannot run).
     train_len : int
         The training context, marked with a dashed line.
 
@@ -205,7 +206,14 @@ def causal_attention_figure(weights: torch.Tensor, text: str, layer: int = 0) ->
     return fig
 
 
-def loss_curve_figure(history, smooth: int = 20) -> Figure:
+def _baseline_lines(ax, baselines):
+    for i, (name, value) in enumerate((baselines or {}).items()):
+        ax.axhline(value, ls="--", lw=0.8, color=plt.cm.Greys(0.35 + 0.5 * i / max(len(baselines), 1)))
+        ax.annotate(name, (1.0, value), xycoords=("axes fraction", "data"), fontsize=7, ha="right", va="bottom",
+                    color="0.35")
+
+
+def loss_curve_figure(history, smooth: int = 20, baselines: dict | None = None) -> Figure:
     """The training loss per step (and a moving average) of :func:`attnlib.torch.train`'s History.
 
     Parameters
@@ -213,6 +221,8 @@ def loss_curve_figure(history, smooth: int = 20) -> Figure:
     history : attnlib.torch.History
     smooth : int
         Window of the moving average.
+    baselines : dict, optional
+        ``{label: loss}`` drawn as dashed horizontal lines (e.g. the n-gram losses).
 
     Returns
     -------
@@ -225,8 +235,68 @@ def loss_curve_figure(history, smooth: int = 20) -> Figure:
         avg = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
         ax.plot(history.steps[smooth - 1:], avg, color="#1f5fa8", label=f"mean of {smooth} steps")
     ax.axhline(math.log(27), ls=":", color="grey", lw=1)
+    _baseline_lines(ax, baselines)
     ax.set_xlabel("step")
     ax.set_ylabel("loss (nats/char)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def checkpoint_log_figure(log: dict, baselines: dict | None = None) -> Figure:
+    """Training and validation loss of a logged run (the shipped checkpoint's ``log``).
+
+    Parameters
+    ----------
+    log : dict
+        ``{"step": [...], "train": [...], "val": [...]}`` as stored by sweep ``ch15_gpt_checkpoint``.
+    baselines : dict, optional
+        ``{label: loss}`` drawn as dashed horizontal lines.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = plt.subplots(figsize=(5.4, 2.8))
+    ax.plot(log["step"], log["train"], marker=".", color="#9db8d9", label="training (mean of the interval)")
+    ax.plot(log["step"], log["val"], marker=".", color="#1f5fa8", label="validation")
+    _baseline_lines(ax, baselines)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats/char)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def extrapolation_figure(summary: dict, train_len: int, baselines: dict | None = None) -> Figure:
+    """Mean loss over seeds (error bars: one std) against evaluation context length, per position kind.
+
+    Parameters
+    ----------
+    summary : dict
+        ``{kind: {length (str or int): {"mean", "std"} or None}}`` (None: the model cannot run).
+    train_len : int
+        Marked with a dotted vertical line.
+    baselines : dict, optional
+        ``{label: loss}`` on the same characters, dashed horizontal lines.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = plt.subplots(figsize=(5.4, 3.0))
+    for i, (kind, by_len) in enumerate(summary.items()):
+        pts = sorted((int(L), v) for L, v in by_len.items() if v is not None)
+        x = np.array([L for L, _ in pts]) * (1 + 0.04 * (i - 1))   # a small offset keeps the bars apart
+        ax.errorbar(x, [v["mean"] for _, v in pts], yerr=[v["std"] for _, v in pts], marker="o", capsize=3,
+                    label=kind)
+    _baseline_lines(ax, baselines)
+    ax.axvline(train_len, ls=":", color="grey", lw=1)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted({int(L) for d in summary.values() for L in d}))
+    ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
+    ax.set_xlabel("context length at evaluation (dotted: training length)")
+    ax.set_ylabel("loss on the same characters")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -1,4 +1,4 @@
-"""Turning a model into tokens: the one greedy loop, sampling with temperature and top-k, beam search.
+"""Turning a model into tokens: the one greedy loop, sampling with temperature, top-k and top-p, beam search.
 
 The package re-exports the public names (``__all__``) of its modules."""
 from attnlib.torch.decoding import beam_search as _beam_search

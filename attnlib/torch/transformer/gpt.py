@@ -463,7 +463,7 @@ class GPT(nn.Module):
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
                  top_k: int | None = None, use_cache: bool = True, generator: torch.Generator | None = None,
-                 return_logits: bool = False):
+                 return_logits: bool = False, top_p: float | None = None):
         """Extend ``idx`` by ``max_new_tokens`` sampled tokens (in eval mode, without gradients).
 
         Parameters
@@ -483,6 +483,9 @@ class GPT(nn.Module):
             For reproducible sampling.
         return_logits : bool
             Also return the logits each step sampled from.
+        top_p : float, optional
+            Nucleus sampling, ``0 < top_p <= 1``: sample only among the most likely tokens whose
+            probabilities (after temperature and top-k) sum to at least ``top_p``.
 
         Returns
         -------
@@ -491,7 +494,7 @@ class GPT(nn.Module):
             Only when ``return_logits`` is True.
         """
         max_new_tokens = check_count(max_new_tokens, "max_new_tokens")
-        check_sampling(temperature, top_k)
+        check_sampling(temperature, top_k, top_p)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TorchTypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         self._check_idx(idx[:, -self.block_size:] if isinstance(idx, torch.Tensor) and idx.dim() == 2 else idx)
@@ -508,7 +511,7 @@ class GPT(nn.Module):
                     logits = self(seq[:, -self.block_size:], cache=cache)[:, -1]
                 else:
                     logits = self(seq[:, -1:], cache=cache)[:, -1]
-                nxt = sample_next(logits, temperature, top_k, generator)
+                nxt = sample_next(logits, temperature, top_k, generator, top_p=top_p)
                 seq = torch.cat([seq, nxt[:, None]], dim=1)
                 if return_logits:
                     steps.append(logits)
