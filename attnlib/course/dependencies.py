@@ -15,12 +15,13 @@ import re
 import sys
 from functools import lru_cache
 from itertools import combinations
+from pathlib import Path
 
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
 __all__ = ["EXTRAS_ORDER", "KERNEL", "PREINSTALLED", "canonical", "closure", "distributions_of_modules",
-           "required_extras", "allowed_distributions", "PROBE_BEFORE", "PROBE_AFTER"]
+           "required_extras", "allowed_distributions", "direct_imports", "attnlib_imports", "split_incidental", "PROBE_BEFORE", "PROBE_AFTER"]
 
 # The extras of attnlib, in the order they are preferred when several would do.
 EXTRAS_ORDER = ("torch", "minilm", "reference")
@@ -96,6 +97,47 @@ def distributions_of_modules(modules) -> list[str]:
 def allowed_distributions(extras) -> frozenset[str]:
     """What a learner's fresh environment holds after ``pip install attnlib[extras]``, with torch and a kernel."""
     return closure(_spec(extras), *PREINSTALLED, *KERNEL)
+
+
+def direct_imports(sources) -> set[str]:
+    """The top-level modules that Python ``sources`` (strings) import themselves."""
+    import ast
+
+    found = set()
+    for source in sources:
+        text = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found.update(a.name.partition(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module.partition(".")[0])
+    return found
+
+
+def attnlib_imports() -> set[str]:
+    """The top-level modules attnlib's own source imports (anywhere, lazily included)."""
+    root = Path(__file__).resolve().parents[1]
+    return direct_imports(p.read_text() for p in root.rglob("*.py"))
+
+
+def split_incidental(distributions, direct_modules) -> tuple[list[str], list[str]]:
+    """Split imported distributions into (needed, incidental).
+
+    Incidental: imported by some third-party package only because it happened to be installed
+    (``transformers`` imports ``requests`` when it finds it), so a fresh environment without it
+    still runs. A distribution is needed when the notebook or attnlib imports one of its modules
+    directly, or when attnlib, the kernel or such a distribution requires it.
+    """
+    imported = set(distributions)
+    roots = set(distributions_of_modules(direct_modules)) & imported
+    # what the notebook and attnlib import themselves, and everything those require
+    reach = closure("attnlib", *KERNEL, *sorted(roots))
+    needed = [d for d in distributions if d in reach]
+    return needed, [d for d in distributions if d not in needed]
 
 
 def required_extras(distributions) -> list[str]:

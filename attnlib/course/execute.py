@@ -15,7 +15,13 @@ import nbformat
 from nbclient import NotebookClient
 from tqdm.auto import tqdm
 
-from attnlib.course.dependencies import distributions_of_modules, required_extras
+from attnlib.course.dependencies import (
+    attnlib_imports,
+    direct_imports,
+    distributions_of_modules,
+    required_extras,
+    split_incidental,
+)
 from attnlib.course.notebooks import chapter_notebooks, runtime_text, set_runtime_cell, sync_colab_cell
 
 # Printed by a last, temporary cell: the top-level modules the kernel holds after the notebook.
@@ -49,8 +55,10 @@ def execute(path: Path, timeout: int = 600, baseline: set[str] | None = None) ->
     client.execute()
     seconds = time.perf_counter() - start
     probe = nb.cells.pop()
-    distributions = distributions_of_modules(set(json.loads(probe.outputs[0]["text"])) - baseline)
-    nb.metadata["attnlib"] = {"distributions": distributions, "extras": required_extras(distributions)}
+    imported = distributions_of_modules(set(json.loads(probe.outputs[0]["text"])) - baseline)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    needed, incidental = split_incidental(imported, direct_imports(code) | attnlib_imports())
+    nb.metadata["attnlib"] = {"distributions": needed, "incidental": incidental, "extras": required_extras(needed)}
     sync_colab_cell(nb)
     set_runtime_cell(nb, seconds)
     nbformat.validate(nb)
