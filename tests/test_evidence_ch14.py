@@ -327,3 +327,31 @@ def test_error_kinds_agree_with_the_scores(dates):
     for source, out, ref, lp_out, lp_ref in kinds["examples"]:
         assert out != ref
     assert error_kinds(m, task, pairs, [p.target for p in pairs])["wrong"] == 0
+
+
+# ----------------------------------------------------------------------------- misuse and the seeds' statistics
+
+def test_new_functions_refuse_bad_input(dates):
+    task, m, pairs = dates
+    with pytest.raises(ValueError, match="targets"):
+        target_log_probs(m, task, pairs, ["12"])
+    with pytest.raises(ValueError, match="batch_size"):
+        beam_nbest(m, task, pairs, batch_size=0)
+    with pytest.raises(ValueError, match="beams for"):
+        length_penalty_table(task, [], pairs)
+    with pytest.raises(TypeError, match="nbest"):
+        rerank_nbest("not a list", 0.0)
+    with pytest.raises(ValueError, match="predictions"):
+        exposure_accuracy(m, task, pairs, predictions=["1"])
+
+
+def test_mean_std_and_compare_seeds_against_numpy():
+    from attnlib.experiments.encoder_decoder import compare_seeds, mean_std
+    a, b = [0.99, 0.98, 0.97], [0.90, 0.91, 0.89]
+    assert mean_std(a) == pytest.approx((np.mean(a), np.std(a, ddof=1)))
+    assert mean_std([0.5]) == (0.5, 0.0)
+    with pytest.raises(ValueError):
+        mean_std([])
+    assert "A higher" in compare_seeds(a, b, "A", "B")          # gap 0.08, 2 se = 0.016
+    assert "no difference" in compare_seeds(a, [0.985, 0.975, 0.98], "A", "B")
+    assert "no difference" in compare_seeds([1.0, 1.0], [1.0, 1.0], "A", "B")
