@@ -11,7 +11,9 @@ In a notebook::
 tensor; ``my_noam_rate`` receives a NumPy array of steps (counting from 1) and two ints. The
 catalogue holds the classic slips: the causal mask without the padding (or the reverse), the
 triangle the wrong way round, the diagonal left out, padding applied to the queries instead
-of the keys, an off-by-one on the lengths; for the schedule, ``max`` for ``min``, the wrong
+of the keys, an off-by-one on the lengths, the inverted convention (True = hidden) and the
+additive one (0 and -inf); a mask with the right pattern but not of dtype ``torch.bool`` (a
+float or integer 0/1 tensor, a NumPy array) gets its own diagnosis. For the schedule, ``max`` for ``min``, the wrong
 warm-up exponent, a forgotten ``d_model`` factor, steps counted from 0.
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
+from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, failed, fresh, quietly
 from attnlib.exercises.numpy_to_torch import _tensor_fn
 
 __all__ = ["check_decoder_mask", "check_noam_rate", "report", "reset"]
@@ -65,7 +67,45 @@ _MASK_MISTAKES = (
     Mistake("off_by_one", "Your padding mask keeps one position too many (j <= length). The real "
             "positions of a target of length n are 0..n-1: j < length.",
             lambda n, T: _tri(T)[None] & _keys(n, T, extra=1)),
+    Mistake("inverted", "Your mask is inverted: it is True where attention is *forbidden* (the "
+            "convention of nn.MultiheadAttention's attn_mask and key_padding_mask). The course's "
+            "masks say True = may attend, like F.scaled_dot_product_attention: return the "
+            "negation, causal & (j < length).",
+            lambda n, T: ~_mask(n, T)),
+    Mistake("additive", "Your mask is additive: 0 where attention is allowed and -inf where it is "
+            "not (the float masks of nn.Transformer, added to the scores). The course's masks are "
+            "boolean, True = may attend; torch.where(mask, 0.0, float('-inf')) is how a boolean "
+            "mask becomes this bias, not the other way round.",
+            lambda n, T: torch.zeros(len(n), T, T, dtype=torch.float64).masked_fill(~_mask(n, T), float("-inf"))),
 )
+
+_MASK_HINT = ("Build it from comparisons and &: causal = torch.ones(T, T, dtype=torch.bool).tril(); "
+              "keys = torch.arange(T) < tgt_lengths[:, None]; causal[None] & keys[:, None, :] is "
+              "already torch.bool (or convert with .bool()).")
+
+
+def _dtype_problem(fn) -> tuple[str, str] | None:
+    """``(mistake name, message)`` when ``fn`` returns the right pattern in the wrong type, else None."""
+    n, T = fresh(_mask_cases()[0].args)
+    out = quietly(fn, (torch.from_numpy(n), T))
+    if isinstance(out, torch.Tensor) and out.dtype == torch.bool:
+        return None
+    if isinstance(out, torch.Tensor) and out.is_floating_point():
+        return "float_mask", (
+            f"Your mask has the right 0/1 pattern but dtype {out.dtype}: the course's masks are "
+            "boolean, True = may attend. A float mask means something else in PyTorch: "
+            "F.scaled_dot_product_attention *adds* a float attn_mask to the scores, so a 0/1 "
+            "mask hides nothing (it adds 1 to the allowed scores); ~mask raises on floats; and "
+            "attnlib's MultiHeadAttention refuses it.")
+    if isinstance(out, torch.Tensor):
+        return "integer_mask", (
+            f"Your mask has the right 0/1 pattern but dtype {out.dtype}: the course's masks are "
+            "boolean, True = may attend. On an integer tensor ~ is the bitwise not (~1 = -2, "
+            "~0 = -1, both nonzero), masked_fill refuses it and attnlib's MultiHeadAttention too.")
+    return "not_a_tensor", (
+        f"Your mask has the right pattern but is a {type(out).__name__}, not a torch tensor: the "
+        "inputs are tensors, and the mask goes into torch attention as a torch.bool tensor.")
+
 
 DECODER_MASK = Exercise(
     name="decoder_mask", call="fn(tgt_lengths, T)", arg_names=("tgt_lengths", "T"),
@@ -74,7 +114,7 @@ DECODER_MASK = Exercise(
     mistakes=tuple(Mistake(m.name, m.message, _tensor_fn(m.fn), m.hint) for m in _MASK_MISTAKES),
     hint="causal = torch.ones(T, T, dtype=torch.bool).tril(); keys = torch.arange(T) < "
          "tgt_lengths[:, None]  (B, T); return causal[None] & keys[:, None, :].",
-    checked="causal, padded keys hidden, diagonal kept, with and without padding")
+    checked="causal, padded keys hidden, diagonal kept, with and without padding, dtype torch.bool")
 
 
 # ----------------------------------------------------------------------------- exercise 2
@@ -124,8 +164,21 @@ _CHAPTER = Chapter("The encoder-decoder Transformer", [DECODER_MASK, NOAM])
 
 def check_decoder_mask(fn) -> CheckResult:
     """Check ``fn(tgt_lengths, T) -> mask``: ``tgt_lengths`` a LongTensor (B,), ``mask`` bool (B, T, T),
-    True where query i may attend to key j (``j <= i`` and ``j < tgt_lengths[b]``)."""
-    return _CHAPTER.check(DECODER_MASK, _tensor_fn(fn))
+    True where query i may attend to key j (``j <= i`` and ``j < tgt_lengths[b]``).
+
+    A function with the right pattern in another type (a float or integer 0/1 tensor, a NumPy
+    array) fails with its own diagnosis: the course's masks are ``torch.bool``.
+    """
+    result = _CHAPTER.check(DECODER_MASK, _tensor_fn(fn))
+    if result.passed:
+        try:
+            problem = _dtype_problem(fn)
+        except Exception:  # noqa: BLE001 - it passed the cases, so it ran on this one
+            problem = None
+        if problem is not None:
+            result = failed(DECODER_MASK, problem[1], _MASK_HINT, problem[0])
+            _CHAPTER.results[DECODER_MASK.name] = result.status
+    return result
 
 
 def check_noam_rate(fn) -> CheckResult:

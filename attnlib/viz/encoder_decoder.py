@@ -5,7 +5,11 @@
 - :func:`label_smoothing_figure` and :func:`noam_figure`: the target distribution and the schedule;
 - :func:`attention_maps_explorer` (ipywidgets: example, kind, layer, head) and
   :func:`attention_maps_figure` (every layer and head of one kind, for the static book), both on
-  the dictionaries of :func:`attnlib.torch.encoder_decoder.attention_maps`.
+  the dictionaries of :func:`attnlib.torch.encoder_decoder.attention_maps`;
+- :func:`token_probability_figure`: the probability of each reference token against the
+  label-smoothing ceiling;
+- :func:`exposure_figure`: error rate per output position, teacher-forced against free-running,
+  and with or without scheduled sampling over seeds.
 """
 from __future__ import annotations
 
@@ -15,6 +19,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from attnlib.viz._display import show_png
+
+__all__ = ["architecture_figure", "masks_figure", "label_smoothing_figure", "noam_figure",
+           "attention_map_frame", "attention_maps_figure", "attention_maps_explorer",
+           "token_probability_figure", "exposure_figure"]
 
 KINDS = {"encoder": "encoder self-attention", "decoder": "decoder self-attention (causal)",
          "cross": "cross-attention (decoder -> encoder)"}
@@ -162,6 +170,88 @@ def noam_figure(d_model: int, warmups, steps: int = 4000):
     ax.set_ylabel("learning rate")
     ax.set_title(f"Noam schedule, d_model = {d_model}", fontsize=9)
     ax.legend(fontsize=8)
+    return fig
+
+
+def token_probability_figure(gold, ceiling: float, labels=None):
+    """The teacher-forced probability of every reference token, per output position.
+
+    Parameters
+    ----------
+    gold : array_like, shape (N, T)
+        :math:`p(y_t \\mid y_{<t}, x)` of the reference token (NaN past an example's end), e.g.
+        ``token_probabilities(...)["gold"]``.
+    ceiling : float
+        Where label smoothing puts the optimum, :math:`1 - \\varepsilon + \\varepsilon / V`.
+    labels : sequence of str, optional
+        A name for each of the T positions.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    gold = np.asarray(gold, float)
+    T = gold.shape[1]
+    fig, ax = plt.subplots(figsize=(6.4, 2.9), layout="constrained")
+    cols = [g[~np.isnan(g)] for g in gold.T]
+    ax.boxplot(cols, positions=range(T), widths=0.6, whis=(1, 99), showfliers=True,
+               flierprops={"markersize": 2, "alpha": 0.4})
+    ax.axhline(ceiling, color="#c0392b", lw=1, ls="--", label=f"label-smoothing optimum {ceiling:.3f}")
+    ax.axhline(1.0, color="#888", lw=0.8, ls=":", label="1 (one-hot)")
+    ax.set_xticks(range(T), list(labels) if labels is not None else [str(t) for t in range(T)], fontsize=8)
+    ax.set_xlabel("output position (the reference token there)")
+    ax.set_ylabel("p(reference token)")
+    ax.set_title("Teacher-forced probability of the reference token (boxes: quartiles; whiskers: 1-99%)",
+                 fontsize=8.5)
+    ax.legend(fontsize=7, loc="lower left")
+    return fig
+
+
+def exposure_figure(live: dict, sweep: dict | None = None, labels=None):
+    """Error rate per output position: teacher-forced against free-running (greedy).
+
+    Parameters
+    ----------
+    live : dict
+        :func:`attnlib.experiments.encoder_decoder.exposure_accuracy` of one model.
+    sweep : dict, optional
+        ``{name: [exposure dict per seed]}``, e.g. the baseline and scheduled sampling of the
+        ``ch14_seeds`` sweep: a second panel shows the free-running error per position, mean
+        and standard deviation over seeds.
+    labels : sequence of str, optional
+        A name for each position.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    T = len(live["teacher_forced"])
+    x = np.arange(T)
+    names = list(labels) if labels is not None else [str(t) for t in range(T)]
+    fig, axes = plt.subplots(1, 2 if sweep else 1, figsize=(10.5 if sweep else 5.6, 3.0),
+                             layout="constrained", squeeze=False)
+    ax = axes[0, 0]
+    for key, label, color in (("teacher_forced", "teacher-forced (reads the reference)", "#1f5fa8"),
+                              ("free_running", "free-running (reads its own output)", "#c0392b")):
+        ax.plot(x, 100 * (1 - np.asarray(live[key])), "o-", ms=3, color=color, label=label)
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set_ylabel("token error rate (%)")
+    ax.set_title("One model (this notebook's)", fontsize=9)
+    ax.legend(fontsize=7)
+    if sweep:
+        ax = axes[0, 1]
+        width = 0.8 / len(sweep)
+        for i, (name, runs) in enumerate(sweep.items()):
+            err = 100 * (1 - np.array([r["free_running"] for r in runs], float))
+            ax.bar(x + (i - (len(sweep) - 1) / 2) * width, err.mean(0), width,
+                   yerr=err.std(0, ddof=1) if len(runs) > 1 else None, capsize=2,
+                   label=f"{name} ({len(runs)} seeds)")
+        ax.set_xticks(x, names, fontsize=8)
+        ax.set_ylabel("free-running token error rate (%)")
+        ax.set_title("Over seeds: mean and standard deviation", fontsize=9)
+        ax.legend(fontsize=7)
+    for a in axes[0]:
+        a.set_xlabel("output position")
     return fig
 
 

@@ -22,7 +22,8 @@ import torch
 from attnlib.checks import check_positive_count, check_real, check_torch_tensor
 from attnlib.torch.decoding.greedy import _check_max_len
 
-__all__ = ["BeamResult", "beam_search", "length_penalty", "beam_predict", "beam_step"]
+__all__ = ["BeamResult", "beam_search", "length_penalty", "beam_predict", "beam_step", "beam_nbest",
+           "rerank_nbest", "target_log_probs"]
 
 
 def length_penalty(length, alpha: float):
@@ -244,3 +245,119 @@ def beam_predict(model, task, pairs, beam_size: int = 4, alpha: float = 0.0, bat
         texts += [task.target_vocab.decode(row) for row in result.tokens]
     model.train(was_training)
     return texts
+
+
+@torch.no_grad()
+def beam_nbest(model, task, pairs, beam_size: int = 4, batch_size: int = 256,
+               max_len: int | None = None, device=None) -> list:
+    """The final beam of every pair: :func:`beam_search`'s ``nbest``, batched over the pairs.
+
+    The search itself does not depend on ``alpha`` (the length penalty only ranks the final
+    beam), so one call serves every ``alpha`` through :func:`rerank_nbest`.
+
+    Parameters
+    ----------
+    model : Transformer
+    task : attnlib.data.TranslationTask
+    pairs : sequence of attnlib.data.Pair
+    beam_size, batch_size : int
+    max_len : int, optional
+    device : torch.device, optional
+        Default: the device of the model's parameters.
+
+    Returns
+    -------
+    list of list of tuple
+        Per pair, ``(token ids, score at alpha 0, log-probability)`` for every hypothesis of
+        the final beam, best log-probability first; the ids include ``<eos>`` when the
+        hypothesis finished.
+    """
+    batch_size = check_positive_count(batch_size, "batch_size")
+    beam_size = check_positive_count(beam_size, "beam_size")
+    if max_len is not None:
+        _check_max_len(max_len)
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    pairs, out = list(pairs), []
+    for i in range(0, len(pairs), batch_size):
+        batch = task.encode_batch(pairs[i:i + batch_size], device)
+        out += beam_search(model, batch.src, batch.src_lengths, beam_size, max_len, 0.0).nbest
+    model.train(was_training)
+    return out
+
+
+def rerank_nbest(nbest: list, alpha: float) -> list:
+    """The winner of each final beam under the length penalty ``alpha``.
+
+    Ranks every hypothesis by its log-probability divided by :func:`length_penalty` of its
+    length (at least 1), as :func:`beam_search` does with the same ``alpha``; ties go to the
+    earlier hypothesis.
+
+    Parameters
+    ----------
+    nbest : list of list of tuple
+        Per example, ``(token ids, score, log-probability)`` tuples (:func:`beam_nbest`, or
+        ``BeamResult.nbest``).
+    alpha : float
+
+    Returns
+    -------
+    list of list of int
+        The token ids of each example's winner.
+    """
+    check_real(alpha, "alpha")
+    if not isinstance(nbest, (list, tuple)):
+        raise TypeError(f"nbest must be a list (one final beam per example), got {type(nbest).__name__}")
+    winners = []
+    for i, beam in enumerate(nbest):
+        if not beam:
+            raise ValueError(f"nbest[{i}] is empty: every example needs at least one hypothesis")
+        best = max(range(len(beam)),
+                   key=lambda j: (beam[j][2] / length_penalty(max(len(beam[j][0]), 1), alpha), -j))
+        winners.append(list(beam[best][0]))
+    return winners
+
+
+@torch.no_grad()
+def target_log_probs(model, task, pairs, targets=None, batch_size: int = 256, device=None) -> np.ndarray:
+    r"""The log-probability the model gives each target, :math:`\sum_t \log p(y_t \mid y_{<t}, x)`.
+
+    Teacher-forced: one pass over ``<bos>`` + target scores every token of target + ``<eos>``,
+    the sum :func:`beam_search` reports as ``log_probs`` for the hypotheses it finds. Comparing
+    the score of the reference with that of the search's output tells a *search error* (the
+    reference scores higher: the search missed it) from a *model error* (the model prefers the
+    wrong output).
+
+    Parameters
+    ----------
+    model : Transformer or Seq2Seq
+    task : attnlib.data.TranslationTask
+    pairs : sequence of attnlib.data.Pair
+    targets : sequence of str, optional
+        The texts to score, one per pair (default: each pair's reference target).
+    batch_size : int
+    device : torch.device, optional
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (N,)
+    """
+    batch_size = check_positive_count(batch_size, "batch_size")
+    pairs = list(pairs)
+    if targets is not None:
+        targets = list(targets)
+        if len(targets) != len(pairs) or not all(isinstance(t, str) for t in targets):
+            raise ValueError(f"targets must be {len(pairs)} strings, one per pair, got {len(targets)} items")
+        pairs = [type(p)(p.source, t, p.kind) for p, t in zip(pairs, targets)]
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, len(pairs), batch_size):
+        b = task.encode_batch(pairs[i:i + batch_size], device)
+        logp = model(b.src, b.src_lengths, b.tgt_in).double().log_softmax(-1)
+        token = logp.gather(2, b.tgt_out[:, :, None])[:, :, 0]
+        out.append((token * b.tgt_mask).sum(1).cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(out) if out else np.zeros(0)

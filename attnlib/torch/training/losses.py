@@ -18,7 +18,7 @@ from attnlib.checks import (
 from attnlib.data.language_model import random_blocks
 
 __all__ = ["sequence_cross_entropy", "label_smoothing_targets", "seq2seq_loss", "lm_loss",
-           "evaluate_lm_loss"]
+           "evaluate_lm_loss", "scheduled_sampling_inputs", "scheduled_sampling_loss"]
 
 
 def sequence_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0,
@@ -87,6 +87,69 @@ def seq2seq_loss(model, batch, label_smoothing: float = 0.0) -> torch.Tensor:
     torch.Tensor, scalar
     """
     logits = model(batch.src, batch.src_lengths, batch.tgt_in)
+    return sequence_cross_entropy(logits, batch.tgt_out, model.pad_id, label_smoothing)
+
+
+@torch.no_grad()
+def scheduled_sampling_inputs(model, batch, sample_prob: float, generator: torch.Generator | None = None,
+                              sample: bool = True) -> torch.Tensor:
+    r"""Decoder inputs in which some gold tokens are replaced by the model's own predictions.
+
+    Scheduled sampling (Bengio et al., 2015) trains a decoder on inputs like those it meets when
+    it runs free: each real input token :math:`y_{t-1}` (``<bos>`` excepted) is replaced, with
+    probability ``sample_prob``, by a token the model predicts for that position. For a
+    Transformer, which reads the whole target at once, the predictions come from a first,
+    teacher-forced pass without gradients (the two-pass form of Mihaylova and Martins, 2019).
+
+    Parameters
+    ----------
+    model : Transformer or Seq2Seq
+        Called as ``model(src, src_lengths, tgt_in) -> logits (B, T, V)``; its mode is left as is.
+    batch : attnlib.data.Batch
+    sample_prob : float
+        In [0, 1]; 0 returns ``batch.tgt_in`` unchanged (a copy).
+    generator : torch.Generator, optional
+        Source of randomness (on the batch's device), for reproducible runs.
+    sample : bool
+        Draw the replacement from the model's distribution (True, as Bengio et al.) or take its
+        most likely token (False, the token greedy decoding would read).
+
+    Returns
+    -------
+    torch.LongTensor, shape (B, T)
+        ``<bos>`` and padding are never replaced.
+    """
+    check_probability(sample_prob, "sample_prob", allow_one=True)
+    tgt_in = batch.tgt_in
+    check_torch_tensor(tgt_in, "batch.tgt_in")
+    mixed = tgt_in.clone()
+    if sample_prob == 0.0 or tgt_in.shape[1] < 2:
+        return mixed
+    logits = model(batch.src, batch.src_lengths, tgt_in)[:, :-1]        # predicts inputs 1..T-1
+    if sample:
+        probs = logits.float().softmax(-1).reshape(-1, logits.shape[-1])
+        pred = torch.multinomial(probs, 1, generator=generator).reshape(logits.shape[:2])
+    else:
+        pred = logits.argmax(-1)
+    coin = torch.rand(pred.shape, generator=generator, device=tgt_in.device) < sample_prob
+    replace = coin & (tgt_in[:, 1:] != model.pad_id)
+    mixed[:, 1:] = torch.where(replace, pred, tgt_in[:, 1:])
+    return mixed
+
+
+def scheduled_sampling_loss(model, batch, sample_prob: float, label_smoothing: float = 0.0,
+                            generator: torch.Generator | None = None, sample: bool = True) -> torch.Tensor:
+    """:func:`seq2seq_loss` on the mixed inputs of :func:`scheduled_sampling_inputs`.
+
+    The targets stay the gold ``batch.tgt_out``: whatever the model read at a position, it must
+    predict the right next token. ``sample_prob = 0`` is exactly :func:`seq2seq_loss`.
+
+    Returns
+    -------
+    torch.Tensor, scalar
+    """
+    tgt_in = scheduled_sampling_inputs(model, batch, sample_prob, generator, sample)
+    logits = model(batch.src, batch.src_lengths, tgt_in)
     return sequence_cross_entropy(logits, batch.tgt_out, model.pad_id, label_smoothing)
 
 
