@@ -74,8 +74,9 @@ class Source:
     def __repr__(self) -> str:
         # What the test compares with the library: the source itself under a one-line header
         # (no line number, so an edit elsewhere in the file does not call for a re-execution).
+        # (No final newline: Jupyter strips it from a stored text/plain.)
         note = "" if self.docstring else ", docstring omitted"
-        return f"# {self.name}  ({self.path}{note})\n{self.text}"
+        return f"# {self.name}  ({self.path}{note})\n{self.text}".rstrip("\n")
 
     def _repr_html_(self) -> str:
         from pygments import highlight
