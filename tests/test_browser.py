@@ -592,3 +592,108 @@ def test_check_page_flags_broken_pages(browser, page, tmp_path):
     if "tex.html" in found:  # the good formula typeset, so only the three broken ones count
         assert len(found["tex.html"]) == 3, found["tex.html"]
     assert (tmp_path / "bad.html.png").stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- frame explorers
+
+EXPLORER_CLASS = "attnlib-frame-explorer"
+
+# Each knob of each explorer on the page: direct children of the explorer's VBox.
+_KNOBS_JS = """(ex) => Array.from(ex.children).map((el, i) => {
+    if (el.querySelector('.noUi-handle')) return {i, kind: 'slider'};
+    if (el.classList.contains('widget-toggle-buttons')) return {i, kind: 'toggle'};
+    if (el.classList.contains('widget-dropdown')) return {i, kind: 'dropdown'};
+    return null;
+}).filter(k => k)"""
+
+# How many frames an explorer holds: the images in its stacks (not in the live-only part).
+_FRAMES_JS = """(ex) => Array.from(ex.querySelectorAll('img'))
+    .filter(img => !img.closest('.attnlib-live-only')).length"""
+
+
+def _explorer_pages() -> list:
+    pages = [p for p in book_pages() if EXPLORER_CLASS in (HTML_DIR / p).read_text(errors="ignore")]
+    return pages or [pytest.param(None, id="no-explorer-pages")]
+
+
+def _picture(explorer) -> bytes:
+    """A screenshot of the frame the explorer shows (its one visible image outside the live part)."""
+    imgs = explorer.locator("img:visible")
+    assert imgs.count() == 1, f"{imgs.count()} pictures visible in one explorer"
+    return imgs.first.screenshot()
+
+
+def _changed(explorer, before: bytes, timeout: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _picture(explorer) != before:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _operate(page, explorer, knob_el, kind: str) -> bool:
+    """Move one knob away from its value; True when the picture changed."""
+    before = _picture(explorer)
+    if kind == "slider":
+        handle = knob_el.locator(".noUi-handle").first
+        for key in ("ArrowRight", "Home"):  # Home: the knob started on its last value
+            handle.focus()
+            page.keyboard.press(key)
+            if _changed(explorer, before):
+                return True
+        return False
+    if kind == "toggle":
+        buttons = knob_el.locator("button")
+        for n in range(buttons.count()):
+            if "mod-active" not in (buttons.nth(n).get_attribute("class") or ""):
+                buttons.nth(n).click()
+                return _changed(explorer, before)
+        return False
+    select = knob_el.locator("select")
+    current = select.evaluate("s => s.selectedIndex")
+    count = select.evaluate("s => s.options.length")
+    select.select_option(index=(current + 1) % count)
+    return _changed(explorer, before)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page_path", _explorer_pages())
+def test_frame_explorers_respond_without_a_kernel(page_path, book_server, page):
+    """Every knob of every frame explorer switches the picture in the browser, with no kernel,
+    and nothing is requested from outside the local server."""
+    assert page_path is not None, "no page of the built book holds a frame explorer"
+    outside = []
+    page.on("request", lambda r: None if _is_local(r.url) else outside.append(r.url))
+    page.route("**/*", lambda route: route.continue_() if _is_local(route.request.url) else route.abort())
+    page.goto(book_server.url + page_path, wait_until="load")
+    explorers = page.locator(f".{EXPLORER_CLASS}")
+    html = (HTML_DIR / page_path).read_text(errors="ignore")
+    stored = html.count(f'"{EXPLORER_CLASS}"')
+    page.wait_for_function(f"() => document.querySelectorAll('.{EXPLORER_CLASS} img').length > 0",
+                           timeout=20_000)
+    problems, report = [], []
+    assert explorers.count() == stored, f"{stored} explorers stored, {explorers.count()} rendered"
+    for e in range(explorers.count()):
+        ex = explorers.nth(e)
+        ex.scroll_into_view_if_needed()
+        live = ex.locator(".attnlib-live-only")
+        if live.count() and live.first.is_visible():
+            problems.append(f"explorer {e}: its live-only part shows in the book (course.css not loaded?)")
+        knobs = ex.evaluate(_KNOBS_JS)
+        frames = ex.evaluate(_FRAMES_JS)
+        report.append(f"explorer {e}: {len(knobs)} knobs ({', '.join(k['kind'] for k in knobs)}), {frames} frames")
+        if not knobs:
+            problems.append(f"explorer {e} has no knob")
+        for k in knobs:
+            el = ex.locator(":scope > *").nth(k["i"])
+            if not _operate(page, ex, el, k["kind"]):
+                problems.append(f"explorer {e}: its {k['kind']} knob (child {k['i']}) does not change the picture")
+        ex.screenshot(path=str(SCREENSHOT_DIR / (page_path.replace("/", "__").removesuffix(".html")
+                                                  + f"__explorer{e}.png")))
+    print(f"\n{page_path}: " + "; ".join(report))
+    with open(SCREENSHOT_DIR / "explorers.txt", "a") as f:
+        f.write(f"{page_path}: " + "; ".join(report) + "\n")
+    if outside:
+        problems.append(f"requests left the local server: {sorted(set(outside))}")
+    assert not problems, f"{page_path}:\n  " + "\n  ".join(problems)

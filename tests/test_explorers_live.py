@@ -110,7 +110,7 @@ def test_each_knob_switches_between_distinct_frames(make):
     assert knobs and 2 <= box.frames <= MAX_FRAMES
     frames = _images(box)
     assert len(frames) == box.frames
-    assert sum(len(f.value) for f in frames) < 600_000, "the frames are too heavy for the notebook"
+    assert sum(len(f.value) for f in frames) < 400_000, "the frames are too heavy for the notebook"
     start = [k.index for k in knobs]
     for n, knob in enumerate(knobs):
         if len(knob.options) < 2:

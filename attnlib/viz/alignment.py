@@ -167,6 +167,6 @@ def alignment_explorer(records: Mapping[str, Sequence[dict]] | Sequence[dict], i
     knobs = [Knob("i", [(label(i), i) for i in sorted(chosen)], "example", style="dropdown", value=int(index))]
     if len(by_model) > 1:
         knobs.append(Knob("name", list(by_model), "model", style="toggle"))
-    return frame_explorer(render, knobs, free=[FreeKnob("any_i", free)], dpi=60,
+    return frame_explorer(render, knobs, free=[FreeKnob("any_i", free)], dpi=75,
                           note="Rows: the characters the model wrote (greedy decoding), columns: the "
                                "source characters (␣ is a space). Dark = large weight.")

@@ -138,4 +138,4 @@ def neighbour_explorer(tables: Mapping[str, tuple], queries: Sequence[str], k: i
 
     knobs = [Knob("word", list(queries), "word", style="dropdown"),
              Knob("table", list(tables), "table", style="toggle")]
-    return frame_explorer(render, knobs, free=[FreeKnob("count", free)], dpi=70)
+    return frame_explorer(render, knobs, free=[FreeKnob("count", free)], dpi=75)

@@ -234,6 +234,6 @@ def attention_explorer(Q, K, V, words: Sequence[str], query: int = 0, temperatur
         t = temperature if any_temperature is None else any_temperature
         return explorer_frame(Q, K, V, words, query, t, causal)
 
-    return frame_explorer(render, knobs, free=[FreeKnob("any_temperature", free)], dpi=55,
+    return frame_explorer(render, knobs, free=[FreeKnob("any_temperature", free)], dpi=75,
                           note="T = 1 is standard scaled dot-product attention; small T gives a "
                                "near one-hot lookup, large T a plain average of the values.")

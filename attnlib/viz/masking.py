@@ -266,6 +266,6 @@ def mask_explorer(lengths: Sequence[int] = (5, 3, 7), causal: bool = True,
              Knob("mask_queries", [("off", False), ("on", True)], "mask padded queries", style="toggle",
                   value=bool(mask_queries)),
              Knob("element", [0, 1, 2], "batch element", style="toggle", value=int(element))]
-    return frame_explorer(render, knobs, free=free, dpi=50,
+    return frame_explorer(render, knobs, free=free, dpi=75,
                           note="Dark cells (T) may attend. Padded keys never get weight; with "
                                "'mask padded queries', padded rows allow no key and give all-zero weights.")

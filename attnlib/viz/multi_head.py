@@ -131,7 +131,7 @@ def two_head_explorer(sentence: str = "the cat saw the dog saw the cat", sharpne
     knobs = [Knob("sentence", sentences, "sentence", style="dropdown"),
              Knob("sharpness", sharps, "sharpness", value=float(sharpness)),
              Knob("causal", [("off", False), ("on", True)], "causal", style="toggle", value=bool(causal))]
-    return frame_explorer(render, knobs, free=free, dpi=55,
+    return frame_explorer(render, knobs, free=free, dpi=75,
                           note="Head 0 looks one position back; head 1 looks for the same word. "
                                "A repeated word makes head 1 split its weight.")
 

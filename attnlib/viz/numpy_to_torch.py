@@ -172,6 +172,6 @@ def path_ratios_explorer(ratios: dict, index: int | None = None):
         return path_ratios_frame(ratios, index)
 
     knob = Knob("index", [(str(int(n)), i) for i, n in enumerate(L)], "sequence length L", value=index)
-    return frame_explorer(render, [knob], dpi=70,
+    return frame_explorer(render, [knob], dpi=75,
                           note=f"Time ratios to torch's SDPA ({_where(ratios)}), measured once when "
                                "the notebook ran; the slider only looks them up.")

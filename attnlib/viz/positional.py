@@ -270,7 +270,7 @@ def position_explorer(num_positions: int = 64, d_model: int = 32, position: int 
                   style="toggle", value=encoding),
              Knob("position", positions, "position p", value=int(position)),
              Knob("pair", pairs, "pair i / head h", value=int(pair))]
-    return frame_explorer(render, knobs, free=free, dpi=55,
+    return frame_explorer(render, knobs, free=free, dpi=75,
                           note="Sinusoidal: low pairs turn fast (they tell neighbours apart), high "
                                "pairs slowly. RoPE: the same frequencies, now in the score of a query "
                                "with each key. ALiBi: the pair knob picks a head, from steep to gentle.")

@@ -271,7 +271,7 @@ def minilm_explorer(records: Mapping[str, dict], layer: int = 0, head: int | Non
     knobs = [Knob("sentence", sentences, "sentence", style="dropdown"),
              Knob("layer", [(str(n + 1), n) for n in layers], "layer", value=int(layer)),
              Knob("head", heads, "head", style="toggle", value=-1 if head is None else int(head))]
-    return frame_explorer(render, knobs, free=free, dpi=60,
+    return frame_explorer(render, knobs, free=free, dpi=75,
                           note="Rows are queries, columns the tokens they attend to; each row sums to 1. "
                                "Many heads park their weight on [CLS]; a few follow the next or previous token.")
 

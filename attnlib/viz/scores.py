@@ -334,7 +334,7 @@ def scaling_explorer(d_k: int = 64, scaled: bool = False, d_ks: Sequence[int] = 
     knobs = [Knob("d_k", d_ks, "d_k", value=int(d_k)),
              Knob("scaled", [("q.k (unscaled)", False), ("q.k / sqrt(d_k)", True)], "scores",
                   style="toggle", value=bool(scaled))]
-    return frame_explorer(render, knobs, dpi=70,
+    return frame_explorer(render, knobs, dpi=75,
                           note=f"{n_queries} random queries, each over {n_keys} random keys, entries "
                                "N(0, 1). A largest weight near 1 is a saturated (one-hot) softmax; "
                                f"1/{n_keys} = {1 / n_keys:.3f} is uniform.")
