@@ -611,8 +611,26 @@ _FRAMES_JS = """(ex) => Array.from(ex.querySelectorAll('img'))
     .filter(img => !img.closest('.attnlib-live-only')).length"""
 
 
+_WIDGET_STATE_RE = re.compile(
+    r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>', re.S)
+
+
+def stored_explorers(html: str) -> int:
+    """How many frame explorers a page's stored widget state holds."""
+    import json
+
+    count = 0
+    for block in _WIDGET_STATE_RE.findall(html):
+        try:
+            state = json.loads(block).get("state", {})
+        except ValueError:
+            continue
+        count += sum(EXPLORER_CLASS in m.get("state", {}).get("_dom_classes", ()) for m in state.values())
+    return count
+
+
 def _explorer_pages() -> list:
-    pages = [p for p in book_pages() if EXPLORER_CLASS in (HTML_DIR / p).read_text(errors="ignore")]
+    pages = [p for p in book_pages() if stored_explorers((HTML_DIR / p).read_text(errors="ignore"))]
     return pages or [pytest.param(None, id="no-explorer-pages")]
 
 
@@ -668,8 +686,7 @@ def test_frame_explorers_respond_without_a_kernel(page_path, book_server, page):
     page.route("**/*", lambda route: route.continue_() if _is_local(route.request.url) else route.abort())
     page.goto(book_server.url + page_path, wait_until="load")
     explorers = page.locator(f".{EXPLORER_CLASS}")
-    html = (HTML_DIR / page_path).read_text(errors="ignore")
-    stored = html.count(f'"{EXPLORER_CLASS}"')
+    stored = stored_explorers((HTML_DIR / page_path).read_text(errors="ignore"))
     page.wait_for_function(f"() => document.querySelectorAll('.{EXPLORER_CLASS} img').length > 0",
                            timeout=20_000)
     problems, report = [], []
