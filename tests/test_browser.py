@@ -16,6 +16,16 @@ Chromium.  A page passes when
 
 A full-page screenshot of each page goes to ``_build/screenshots/`` for a human look.
 
+``test_frame_explorers_respond_without_a_kernel`` opens every page whose stored widget state
+holds a frame explorer (:mod:`attnlib.viz.frames`) and operates every knob of every explorer
+(a slider's handle: ArrowRight, or Home on its last value; toggle buttons: a button not
+selected; a dropdown: the next option); it fails unless the explorer's visible picture (a
+screenshot of it) changes, when the live-only part shows, or when a request leaves the local
+server. It writes each page's explorers, knobs and stored frames to
+``_build/screenshots/explorers.txt``, with a screenshot of each explorer after the moves.
+``test_explorer_check_flags_a_frozen_explorer`` proves that check fails on an explorer whose
+links were dropped (knobs that move while the picture stays) and passes on a linked one.
+
 ``test_check_page_flags_broken_pages`` builds a tiny throwaway site with a CDN script, a
 broken image, a JS error, untypeset math and unrendered widgets, and proves that every check
 really fails on it (and passes on a clean page).
@@ -727,3 +737,54 @@ def test_frame_explorers_respond_without_a_kernel(page_path, book_server, page):
     if outside:
         problems.append(f"requests left the local server: {sorted(set(outside))}")
     assert not problems, f"{page_path}:\n  " + "\n  ".join(problems)
+
+
+def _explorer_page(directory: Path, frozen: bool) -> None:
+    """A page with one frame explorer embedded as the book embeds it; ``frozen`` drops its links
+    (what every explorer was before: knobs that move while the picture stays)."""
+    import json
+
+    from ipywidgets.embed import dependency_state, embed_data
+    from matplotlib.figure import Figure
+
+    from attnlib.viz.frames import Knob, frame_explorer
+
+    def render(a, b):
+        fig = Figure(figsize=(2, 1))
+        fig.text(0.1, 0.4, f"a = {a}, b = {b}", fontsize=14)
+        return fig
+
+    box = frame_explorer(render, [Knob("a", [1, 2, 3], "a"), Knob("b", ["x", "y"], "b", style="toggle")])
+    data = embed_data(views=[box], state=dependency_state([box, *box.links]))  # this explorer only
+    state = data["manager_state"]
+    if frozen:
+        state["state"] = {k: m for k, m in state["state"].items() if m["model_name"] != "LinkModel"}
+    shutil.copytree(ROOT / "_build" / "static", directory / "_static", dirs_exist_ok=True)
+    (directory / "index.html").write_text(
+        '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">'
+        '<script src="_static/requirejs/require.js"></script>'
+        '<script src="_static/course/require-paths.js"></script>'
+        '<script src="_static/widgets/embed-amd.js"></script>'
+        f'<script type="application/vnd.jupyter.widget-state+json">{json.dumps(state)}</script>'
+        '</head><body><div class="cell_output">'
+        f'<script type="application/vnd.jupyter.widget-view+json">{json.dumps(data["view_specs"][0])}</script>'
+        "</div></body></html>")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("frozen", [False, True], ids=["linked", "frozen"])
+def test_explorer_check_flags_a_frozen_explorer(browser, page, tmp_path, frozen):
+    """The knob check passes a linked explorer and fails one whose knobs move a frozen picture."""
+    if not (ROOT / "_build" / "static" / "widgets" / "embed-amd.js").is_file():
+        _unavailable("no _build/static/widgets (run `make` first)")
+    _explorer_page(tmp_path, frozen)
+    assert stored_frames((tmp_path / "index.html").read_text()) == [6]
+    with StaticServer(tmp_path) as server:
+        page.goto(server.url + "index.html", wait_until="load")
+        page.wait_for_function(f"() => document.querySelectorAll('.{EXPLORER_CLASS} img').length > 0",
+                               timeout=20_000)
+        ex = page.locator(f".{EXPLORER_CLASS}").first
+        knobs = ex.evaluate(_KNOBS_JS)
+        assert [k["kind"] for k in knobs] == ["slider", "toggle"]
+        moved = [_operate(page, ex, ex.locator(":scope > *").nth(k["i"]), k["kind"]) for k in knobs]
+    assert moved == ([False, False] if frozen else [True, True])
