@@ -1,8 +1,9 @@
 """Word embeddings as pictures: a 2-D map of words, and an explorer of nearest neighbours.
 
-:func:`neighbour_explorer` lets a reader pick a word, an embedding table (ours, trained in the
-chapter, or MiniLM's) and how many neighbours to list; :func:`neighbour_snapshots` draws the same
-bars for a few words side by side, for the static book.
+:func:`neighbour_explorer` lets a reader pick a word and an embedding table (ours, trained in the
+chapter, or MiniLM's), from frames pre-rendered for the static book (in a live kernel, also how
+many neighbours to list); :func:`neighbour_snapshots` draws the same bars for a few words side by
+side.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 r"""Figures for the masking chapter: the shapes of batched attention, and a mask explorer.
 
 The explorer attends within a small batch of sequences of unequal lengths, padded to the longest.
-Its knobs are the lengths, the causal mask, whether padded *query* rows are masked too, and the
+Its knobs (pre-rendered frames, so they work in the static book) are the lengths, the causal mask, whether padded *query* rows are masked too, and the
 batch element to show. Each frame draws the combined mask of that element and the weights it gives:
 
 .. math:: M_{bij} = [\,j < n_b\,] \wedge [\,j \le i\,]\ (\text{if causal}) \wedge [\,i < n_b\,]\ (\text{if queries are masked})

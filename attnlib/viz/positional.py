@@ -1,7 +1,8 @@
 r"""Pictures of positional encodings: a heatmap, and an explorer over encoding, position and pair.
 
-:func:`position_explorer` has a dropdown for the encoding and two sliders: a position :math:`p`
-and a column pair :math:`i` (for ALiBi, a head :math:`h`).
+:func:`position_explorer` has buttons for the encoding and two sliders: a position :math:`p`
+and a column pair :math:`i` (for ALiBi, a head :math:`h`), over a few values whose frames are
+pre-rendered for the static book (any value in a live kernel).
 
 - *sinusoidal*: the left panel draws the sine and cosine of pair :math:`i` over all positions,
   with :math:`p` marked; the right panel the whole encoding vector of position :math:`p`, with pair
