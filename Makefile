@@ -38,7 +38,7 @@ node_modules/.installed: package.json package-lock.json
 
 $(STATIC)/.stamp: node_modules/.installed $(wildcard attnlib/course/book_static/*)
 	rm -rf $(STATIC) && mkdir -p $(STATIC)/requirejs $(STATIC)/widgets $(STATIC)/mathjax $(STATIC)/course
-	cp attnlib/course/book_static/*.js $(STATIC)/course/
+	cp attnlib/course/book_static/*.js attnlib/course/book_static/*.css $(STATIC)/course/
 	cp node_modules/requirejs/require.js $(STATIC)/requirejs/
 	cp node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js $(STATIC)/widgets/
 	cp node_modules/@jupyter-widgets/html-manager/dist/*.{woff,woff2,ttf,eot,svg} $(STATIC)/widgets/

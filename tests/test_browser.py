@@ -16,6 +16,16 @@ Chromium.  A page passes when
 
 A full-page screenshot of each page goes to ``_build/screenshots/`` for a human look.
 
+``test_frame_explorers_respond_without_a_kernel`` opens every page whose stored widget state
+holds a frame explorer (:mod:`attnlib.viz.frames`) and operates every knob of every explorer
+(a slider's handle: ArrowRight, or Home on its last value; toggle buttons: a button not
+selected; a dropdown: the next option); it fails unless the explorer's visible picture (a
+screenshot of it) changes, when the live-only part shows, or when a request leaves the local
+server. It writes each page's explorers, knobs and stored frames to
+``_build/screenshots/explorers.txt``, with a screenshot of each explorer after the moves.
+``test_explorer_check_flags_a_frozen_explorer`` proves that check fails on an explorer whose
+links were dropped (knobs that move while the picture stays) and passes on a linked one.
+
 ``test_check_page_flags_broken_pages`` builds a tiny throwaway site with a CDN script, a
 broken image, a JS error, untypeset math and unrendered widgets, and proves that every check
 really fails on it (and passes on a clean page).
@@ -592,3 +602,189 @@ def test_check_page_flags_broken_pages(browser, page, tmp_path):
     if "tex.html" in found:  # the good formula typeset, so only the three broken ones count
         assert len(found["tex.html"]) == 3, found["tex.html"]
     assert (tmp_path / "bad.html.png").stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- frame explorers
+
+EXPLORER_CLASS = "attnlib-frame-explorer"
+
+# Each knob of each explorer on the page: direct children of the explorer's VBox.
+_KNOBS_JS = """(ex) => Array.from(ex.children).map((el, i) => {
+    if (el.classList.contains('attnlib-live-only')) return null;  // hidden: needs a kernel
+    if (el.querySelector('.noUi-handle')) return {i, kind: 'slider'};
+    if (el.classList.contains('widget-toggle-buttons')) return {i, kind: 'toggle'};
+    if (el.classList.contains('widget-dropdown')) return {i, kind: 'dropdown'};
+    return null;
+}).filter(k => k)"""
+
+_WIDGET_STATE_RE = re.compile(
+    r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>', re.S)
+
+
+def stored_frames(html: str) -> list[int]:
+    """The frames (images outside the live-only part) of each frame explorer in a page's stored
+    widget state. The browser only draws the selected frame, so they are counted here."""
+    import json
+
+    counts = []
+    for block in _WIDGET_STATE_RE.findall(html):
+        try:
+            state = json.loads(block).get("state", {})
+        except ValueError:
+            continue
+
+        def images(model_id: str) -> int:
+            model = state.get(model_id.removeprefix("IPY_MODEL_"), {})
+            if "attnlib-live-only" in model.get("state", {}).get("_dom_classes", ()):
+                return 0
+            if model.get("model_name") == "ImageModel":
+                return 1
+            return sum(images(c) for c in model.get("state", {}).get("children", ()))
+
+        counts += [images(k) for k, m in state.items()
+                   if EXPLORER_CLASS in m.get("state", {}).get("_dom_classes", ())]
+    return counts
+
+
+def stored_explorers(html: str) -> int:
+    """How many frame explorers a page's stored widget state holds."""
+    return len(stored_frames(html))
+
+
+def _explorer_pages() -> list:
+    pages = [p for p in book_pages() if stored_explorers((HTML_DIR / p).read_text(errors="ignore"))]
+    return pages or [pytest.param(None, id="no-explorer-pages")]
+
+
+def _picture(explorer) -> bytes:
+    """A screenshot of the frame the explorer shows (its one visible image outside the live part)."""
+    imgs = explorer.locator("img:visible")
+    assert imgs.count() == 1, f"{imgs.count()} pictures visible in one explorer"
+    return imgs.first.screenshot()
+
+
+def _changed(explorer, before: bytes, timeout: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _picture(explorer) != before:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _operate(page, explorer, knob_el, kind: str) -> bool:
+    """Move one knob away from its value; True when the picture changed."""
+    before = _picture(explorer)
+    if kind == "slider":
+        handle = knob_el.locator(".noUi-handle").first
+        for key in ("ArrowRight", "Home"):  # Home: the knob started on its last value
+            handle.focus()
+            page.keyboard.press(key)
+            if _changed(explorer, before):
+                return True
+        return False
+    if kind == "toggle":
+        buttons = knob_el.locator("button")
+        for n in range(buttons.count()):
+            if "mod-active" not in (buttons.nth(n).get_attribute("class") or ""):
+                buttons.nth(n).click()
+                return _changed(explorer, before)
+        return False
+    select = knob_el.locator("select")
+    current = select.evaluate("s => s.selectedIndex")
+    count = select.evaluate("s => s.options.length")
+    select.select_option(index=(current + 1) % count)
+    return _changed(explorer, before)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page_path", _explorer_pages())
+def test_frame_explorers_respond_without_a_kernel(page_path, book_server, page):
+    """Every knob of every frame explorer switches the picture in the browser, with no kernel,
+    and nothing is requested from outside the local server."""
+    assert page_path is not None, "no page of the built book holds a frame explorer"
+    outside = []
+    page.on("request", lambda r: None if _is_local(r.url) else outside.append(r.url))
+    page.route("**/*", lambda route: route.continue_() if _is_local(route.request.url) else route.abort())
+    page.goto(book_server.url + page_path, wait_until="load")
+    explorers = page.locator(f".{EXPLORER_CLASS}")
+    frames = stored_frames((HTML_DIR / page_path).read_text(errors="ignore"))
+    stored = len(frames)
+    page.wait_for_function(f"() => document.querySelectorAll('.{EXPLORER_CLASS} img').length > 0",
+                           timeout=20_000)
+    problems, report = [], []
+    assert explorers.count() == stored, f"{stored} explorers stored, {explorers.count()} rendered"
+    for e in range(explorers.count()):
+        ex = explorers.nth(e)
+        ex.scroll_into_view_if_needed()
+        live = ex.locator(".attnlib-live-only")
+        if live.count() and live.first.is_visible():
+            problems.append(f"explorer {e}: its live-only part shows in the book (course.css not loaded?)")
+        knobs = ex.evaluate(_KNOBS_JS)
+        report.append(f"explorer {e}: {len(knobs)} knobs ({', '.join(k['kind'] for k in knobs)})")
+        if not knobs:
+            problems.append(f"explorer {e} has no knob")
+        for k in knobs:
+            el = ex.locator(":scope > *").nth(k["i"])
+            if not _operate(page, ex, el, k["kind"]):
+                problems.append(f"explorer {e}: its {k['kind']} knob (child {k['i']}) does not change the picture")
+        ex.screenshot(path=str(SCREENSHOT_DIR / (page_path.replace("/", "__").removesuffix(".html")
+                                                  + f"__explorer{e}.png")))
+    report.append(f"frames stored: {' + '.join(map(str, frames))}")
+    print(f"\n{page_path}: " + "; ".join(report))
+    with open(SCREENSHOT_DIR / "explorers.txt", "a") as f:
+        f.write(f"{page_path}: " + "; ".join(report) + "\n")
+    if outside:
+        problems.append(f"requests left the local server: {sorted(set(outside))}")
+    assert not problems, f"{page_path}:\n  " + "\n  ".join(problems)
+
+
+def _explorer_page(directory: Path, frozen: bool) -> None:
+    """A page with one frame explorer embedded as the book embeds it; ``frozen`` drops its links
+    (what every explorer was before: knobs that move while the picture stays)."""
+    import json
+
+    from ipywidgets.embed import dependency_state, embed_data
+    from matplotlib.figure import Figure
+
+    from attnlib.viz.frames import Knob, frame_explorer
+
+    def render(a, b):
+        fig = Figure(figsize=(2, 1))
+        fig.text(0.1, 0.4, f"a = {a}, b = {b}", fontsize=14)
+        return fig
+
+    box = frame_explorer(render, [Knob("a", [1, 2, 3], "a"), Knob("b", ["x", "y"], "b", style="toggle")])
+    data = embed_data(views=[box], state=dependency_state([box, *box.links]))  # this explorer only
+    state = data["manager_state"]
+    if frozen:
+        state["state"] = {k: m for k, m in state["state"].items() if m["model_name"] != "LinkModel"}
+    shutil.copytree(ROOT / "_build" / "static", directory / "_static", dirs_exist_ok=True)
+    (directory / "index.html").write_text(
+        '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">'
+        '<script src="_static/requirejs/require.js"></script>'
+        '<script src="_static/course/require-paths.js"></script>'
+        '<script src="_static/widgets/embed-amd.js"></script>'
+        f'<script type="application/vnd.jupyter.widget-state+json">{json.dumps(state)}</script>'
+        '</head><body><div class="cell_output">'
+        f'<script type="application/vnd.jupyter.widget-view+json">{json.dumps(data["view_specs"][0])}</script>'
+        "</div></body></html>")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("frozen", [False, True], ids=["linked", "frozen"])
+def test_explorer_check_flags_a_frozen_explorer(browser, page, tmp_path, frozen):
+    """The knob check passes a linked explorer and fails one whose knobs move a frozen picture."""
+    if not (ROOT / "_build" / "static" / "widgets" / "embed-amd.js").is_file():
+        _unavailable("no _build/static/widgets (run `make` first)")
+    _explorer_page(tmp_path, frozen)
+    assert stored_frames((tmp_path / "index.html").read_text()) == [6]
+    with StaticServer(tmp_path) as server:
+        page.goto(server.url + "index.html", wait_until="load")
+        page.wait_for_function(f"() => document.querySelectorAll('.{EXPLORER_CLASS} img').length > 0",
+                               timeout=20_000)
+        ex = page.locator(f".{EXPLORER_CLASS}").first
+        knobs = ex.evaluate(_KNOBS_JS)
+        assert [k["kind"] for k in knobs] == ["slider", "toggle"]
+        moved = [_operate(page, ex, ex.locator(":scope > *").nth(k["i"]), k["kind"]) for k in knobs]
+    assert moved == ([False, False] if frozen else [True, True])

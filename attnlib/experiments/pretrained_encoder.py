@@ -729,7 +729,7 @@ def overlap_similarity(queries: Sequence[str], documents: Sequence[str], tokeniz
     Returns
     -------
     torch.Tensor, shape (len(queries), len(documents))
-        |A ∩ B| / |A ∪ B| (0 when both are empty).
+        ``|A ∩ B| / |A ∪ B|`` (0 when both are empty).
     """
     from attnlib.checks import check_texts
 

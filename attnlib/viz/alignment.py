@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from attnlib.viz._display import show_png
+from attnlib.viz.frames import FreeKnob, Knob, frame_explorer
 from attnlib.viz.heatmap import attention_heatmap
 
 __all__ = ["draw_alignment", "alignment_figure", "alignment_comparison", "alignment_frame",
@@ -126,7 +126,12 @@ def alignment_frame(record: dict, figsize=(5.0, 3.6)) -> Figure:
 
 
 def alignment_explorer(records: Mapping[str, Sequence[dict]] | Sequence[dict], index: int = 0):
-    """An ipywidgets explorer: pick an example (and a model), see its alignment and prediction.
+    """An explorer: pick an example (and a model), see its alignment and prediction.
+
+    The book's frames are pre-rendered when the notebook runs, so the menus work in the static
+    book with no kernel (see :mod:`attnlib.viz.frames`). To keep them few, the menu offers at
+    most ``24 // models`` examples: ``index``, then the examples some model gets wrong, then the
+    first ones; in a live kernel a folded "any value" menu reaches every example.
 
     Parameters
     ----------
@@ -146,17 +151,22 @@ def alignment_explorer(records: Mapping[str, Sequence[dict]] | Sequence[dict], i
     first = next(iter(by_model.values()))
     if not first:
         raise ValueError("no records to explore")
-    options = [(f"{i}: {r['source']}", i) for i, r in enumerate(first)]
-    pick = widgets.Dropdown(options=options, value=int(index), description="example",
-                            style={"description_width": "initial"}, layout={"width": "380px"})
-    model = widgets.Dropdown(options=list(by_model), description="model",
-                             style={"description_width": "initial"})
-    controls = [pick] if len(by_model) == 1 else [pick, model]
+    if not 0 <= int(index) < len(first):
+        raise ValueError(f"index must lie in [0, {len(first)}), got {index!r}")
+    room = max(2, 24 // len(by_model))
+    wrong = [i for i in range(len(first)) if any(not recs[i].get("correct", True) for recs in by_model.values())]
+    chosen = list(dict.fromkeys([int(index)] + wrong + list(range(len(first)))))[:room]
+    label = lambda i: f"{i}: {first[i]['source']}"  # noqa: E731
+    free = widgets.Dropdown(options=[(label(i), i) for i in range(len(first))], value=int(index),
+                            description="any example", style={"description_width": "initial"},
+                            layout={"width": "380px"})
 
-    def show(i, name):
-        show_png(alignment_frame(by_model[name][i]))
+    def render(i, name=next(iter(by_model)), any_i=None):
+        return alignment_frame(by_model[name][i if any_i is None else any_i])
 
-    out = widgets.interactive_output(show, {"i": pick, "name": model})
-    note = widgets.HTML("<small>Rows: the characters the model wrote (greedy decoding), columns: the "
-                        "source characters (␣ is a space). Dark = large weight.</small>")
-    return widgets.VBox([widgets.HBox(controls), note, out])
+    knobs = [Knob("i", [(label(i), i) for i in sorted(chosen)], "example", style="dropdown", value=int(index))]
+    if len(by_model) > 1:
+        knobs.append(Knob("name", list(by_model), "model", style="toggle"))
+    return frame_explorer(render, knobs, free=[FreeKnob("any_i", free)], dpi=75,
+                          note="Rows: the characters the model wrote (greedy decoding), columns: the "
+                               "source characters (␣ is a space). Dark = large weight.")

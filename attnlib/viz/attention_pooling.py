@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attnlib.numpy.attention_pooling import nadaraya_watson, toy_target
-from attnlib.viz._display import show_png
+from attnlib.viz.frames import FreeKnob, Knob, frame_explorer
 
 
 def _check(x_train, y_train, x_test):
@@ -110,7 +110,12 @@ def pooling_snapshots(x_train, y_train, x_test, bandwidths: Sequence[float] = (0
 
 
 def pooling_explorer(x_train, y_train, x_test, bandwidth: float = 0.3, truth: bool = True):
-    """An ipywidgets explorer: slide the bandwidth, watch the fit and the weights change.
+    """An explorer: step the bandwidth, watch the fit and the weights change.
+
+    Its frames are pre-rendered when the notebook runs, for the bandwidths 0.01, 0.03, 0.1, 0.3,
+    1, 3 and 10 (and ``bandwidth``), so the slider works in the static book with no kernel (see
+    :mod:`attnlib.viz.frames`). In a live kernel a folded "any value" slider recomputes the
+    picture for any bandwidth between 0.01 and 10.
 
     Parameters
     ----------
@@ -119,7 +124,7 @@ def pooling_explorer(x_train, y_train, x_test, bandwidth: float = 0.3, truth: bo
     x_test : array_like, shape (m,)
         Query positions, sorted.
     bandwidth : float
-        Initial bandwidth, between 0.01 and 10 (log slider).
+        Initial bandwidth.
     truth : bool
         Also draw the noise-free function.
 
@@ -131,16 +136,20 @@ def pooling_explorer(x_train, y_train, x_test, bandwidth: float = 0.3, truth: bo
     import ipywidgets as widgets
 
     x_train, y_train, x_test = _check(x_train, y_train, x_test)
-    slider = widgets.FloatLogSlider(value=float(bandwidth), base=10, min=-2, max=1, step=0.05,
-                                    description="bandwidth h", readout_format=".3f",
-                                    style={"description_width": "initial"},
-                                    continuous_update=False, layout=widgets.Layout(width="380px"))
+    if not bandwidth > 0:
+        raise ValueError(f"bandwidth must be positive, got {bandwidth!r}")
+    free = widgets.FloatLogSlider(value=float(bandwidth), base=10, min=-2, max=1, step=0.05,
+                                  description="any bandwidth", readout_format=".3f",
+                                  style={"description_width": "initial"},
+                                  layout=widgets.Layout(width="380px"))
 
-    def show(bandwidth):
-        show_png(pooling_frame(x_train, y_train, x_test, bandwidth, truth), dpi=90)
+    def render(bandwidth, any_bandwidth=None):
+        h = bandwidth if any_bandwidth is None else any_bandwidth
+        return pooling_frame(x_train, y_train, x_test, h, truth)
 
-    out = widgets.interactive_output(show, {"bandwidth": slider})
-    note = widgets.HTML("<small>Small h: each query copies its nearest training points (a near "
-                        "hard lookup, a jagged fit). Large h: every weight row is flat and the "
-                        "prediction is the mean of all values.</small>")
-    return widgets.VBox([slider, note, out])
+    values = sorted({0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, float(bandwidth)})
+    return frame_explorer(render, [Knob("bandwidth", values, "bandwidth h", value=float(bandwidth))],
+                          free=[FreeKnob("any_bandwidth", free)], dpi=70,
+                          note="Small h: each query copies its nearest training points (a near "
+                               "hard lookup, a jagged fit). Large h: every weight row is flat and "
+                               "the prediction is the mean of all values.")

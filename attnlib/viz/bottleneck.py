@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from attnlib.viz._display import show_png
+from attnlib.viz.frames import FreeKnob, Knob, frame_explorer
 from attnlib.viz.heatmap import attention_heatmap
 
 __all__ = ["accuracy_vs_length_figure", "accuracy_spread_figure", "examples_at_length", "bottleneck_frame",
@@ -189,7 +189,12 @@ def bottleneck_snapshots(task, plain, attentive, pairs: Sequence, lengths: Seque
 
 def bottleneck_explorer(task, plain, attentive, pairs: Sequence, length: int = 10,
                         lengths: tuple = (3, 20)):
-    """An ipywidgets explorer: pick a source length, see both models' predictions and the alignment.
+    """An explorer: pick a source length, see both models' predictions and the alignment.
+
+    Its frames are pre-rendered when the notebook runs, for six lengths spread over ``lengths``
+    (and ``length``), so the slider works in the static book with no kernel (see
+    :mod:`attnlib.viz.frames`). In a live kernel a folded "any value" slider takes every length
+    in the range.
 
     Parameters
     ----------
@@ -199,7 +204,7 @@ def bottleneck_explorer(task, plain, attentive, pairs: Sequence, length: int = 1
     length : int
         Initial length.
     lengths : (int, int)
-        Slider range.
+        The range of lengths.
 
     Returns
     -------
@@ -207,15 +212,18 @@ def bottleneck_explorer(task, plain, attentive, pairs: Sequence, length: int = 1
     """
     import ipywidgets as widgets
 
-    slider = widgets.IntSlider(value=int(length), min=lengths[0], max=lengths[1], step=1,
-                               description="source length", continuous_update=False,
-                               style={"description_width": "initial"})
+    lo, hi = int(lengths[0]), int(lengths[1])
+    if not lo <= int(length) <= hi:
+        raise ValueError(f"length must lie in [{lo}, {hi}], got {length!r}")
+    steps = sorted({int(round(lo + (hi - lo) * f)) for f in (0, 0.2, 0.4, 0.6, 0.8, 1)} | {int(length)})
+    free = widgets.IntSlider(value=int(length), min=lo, max=hi, step=1, description="any length",
+                             continuous_update=False, style={"description_width": "initial"})
 
-    def show(length):
-        show_png(bottleneck_frame(task, plain, attentive, pairs, length))
+    def render(length, any_length=None):
+        return bottleneck_frame(task, plain, attentive, pairs, length if any_length is None else any_length)
 
-    out = widgets.interactive_output(show, {"length": slider})
-    note = widgets.HTML("<small>Left: three test strings of this length and both models' greedy "
-                        "outputs. Right: the attention weights of the first one (rows: output "
-                        "characters, columns: source characters).</small>")
-    return widgets.VBox([slider, note, out])
+    return frame_explorer(render, [Knob("length", steps, "source length", value=int(length))],
+                          free=[FreeKnob("any_length", free)], dpi=70,
+                          note="Left: three test strings of this length and both models' greedy "
+                               "outputs. Right: the attention weights of the first one (rows: output "
+                               "characters, columns: source characters).")

@@ -1,8 +1,9 @@
 """Word embeddings as pictures: a 2-D map of words, and an explorer of nearest neighbours.
 
-:func:`neighbour_explorer` lets a reader pick a word, an embedding table (ours, trained in the
-chapter, or MiniLM's) and how many neighbours to list; :func:`neighbour_snapshots` draws the same
-bars for a few words side by side, for the static book.
+:func:`neighbour_explorer` lets a reader pick a word and an embedding table (ours, trained in the
+chapter, or MiniLM's), from frames pre-rendered for the static book (in a live kernel, also how
+many neighbours to list); :func:`neighbour_snapshots` draws the same bars for a few words side by
+side.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attnlib.numpy.embeddings import neighbour_table, pca_2d
-from attnlib.viz._display import show_png
+from attnlib.viz.frames import FreeKnob, Knob, frame_explorer
 
 _BAR = "#1f5fa8"
 
@@ -102,7 +103,11 @@ def neighbour_snapshots(tables: Mapping[str, tuple], queries: Sequence[str], k: 
 
 
 def neighbour_explorer(tables: Mapping[str, tuple], queries: Sequence[str], k: int = 8):
-    """An ipywidgets explorer: pick a word and a table, slide how many neighbours to show.
+    """An explorer: pick a word and a table, see the word's nearest neighbours in that table.
+
+    The frames (every word in every table, ``k`` neighbours) are pre-rendered when the notebook
+    runs, so the menus work in the static book with no kernel (see :mod:`attnlib.viz.frames`).
+    In a live kernel a folded "any value" slider also sets how many neighbours to show (1 to 15).
 
     Parameters
     ----------
@@ -111,7 +116,7 @@ def neighbour_explorer(tables: Mapping[str, tuple], queries: Sequence[str], k: i
     queries : sequence of str
         The words offered in the menu (present in every table).
     k : int
-        Initial number of neighbours (1 to 15).
+        Number of neighbours in the pre-rendered frames.
 
     Returns
     -------
@@ -120,20 +125,18 @@ def neighbour_explorer(tables: Mapping[str, tuple], queries: Sequence[str], k: i
     """
     import ipywidgets as widgets
 
-    word = widgets.Dropdown(options=list(queries), value=queries[0], description="word",
-                            layout=widgets.Layout(width="200px"))
-    table = widgets.Dropdown(options=list(tables), value=next(iter(tables)), description="table",
-                             layout=widgets.Layout(width="300px"))
-    count = widgets.IntSlider(value=k, min=1, max=15, description="neighbours",
-                              continuous_update=False, layout=widgets.Layout(width="300px"))
+    free = widgets.IntSlider(value=int(k), min=1, max=15, description="neighbours",
+                             continuous_update=False, layout=widgets.Layout(width="300px"))
 
-    def show(word, table, count):
+    def render(word, table, count=None):
+        count = int(k) if count is None else count
         words, E, allowed = tables[table]
         fig = Figure(figsize=(4.2, 0.3 * count + 0.8), layout="constrained")
         ax = fig.subplots()
         _bars(ax, word, neighbour_table(words, E, [word], count, allowed)[word], table)
         ax.set_xlabel("cosine similarity", fontsize=8)
-        show_png(fig, dpi=90)
+        return fig
 
-    out = widgets.interactive_output(show, {"word": word, "table": table, "count": count})
-    return widgets.VBox([widgets.HBox([word, table, count]), out])
+    knobs = [Knob("word", list(queries), "word", style="dropdown"),
+             Knob("table", list(tables), "table", style="toggle")]
+    return frame_explorer(render, knobs, free=[FreeKnob("count", free)], dpi=75)

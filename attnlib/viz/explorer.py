@@ -10,8 +10,9 @@ average of the values. Dividing the scores by :math:`T` is the same as dividing 
 :math:`T`, so the explorer simply calls :func:`attnlib.numpy.scaled_dot_product_attention` on
 ``q / T``.
 
-The widgets cannot recompute in the static book, so :func:`explorer_snapshots` draws the same
-panels for a few temperatures side by side: the page shows the lesson even without a kernel.
+The explorer's frames are rendered when the notebook runs and switched by its knobs in the
+browser, so it works in the static book; :func:`explorer_snapshots` draws the same panels for a
+few temperatures side by side, as a figure.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from matplotlib.figure import Figure
 
 from attnlib.checks import check_index, check_real
 from attnlib.numpy import causal_mask, scaled_dot_product_attention
-from attnlib.viz._display import show_png
+from attnlib.viz.frames import MAX_FRAMES, FreeKnob, Knob, frame_explorer
 
 # The bar of the key that gets the most weight is drawn in this colour, the others in grey-blue.
 _TOP = "#1f5fa8"
@@ -150,8 +151,8 @@ def explorer_snapshots(Q, K, V, words: Sequence[str], query: int,
                        temperatures: Sequence[float] = (0.1, 1.0, 10.0), causal: bool = False):
     """The explorer's key settings side by side: one column per temperature.
 
-    This is the static companion of :func:`attention_explorer` for readers of the book, where
-    the sliders cannot recompute.
+    The explorer's key settings as one figure, beside :func:`attention_explorer` (whose frames
+    switch without a kernel but show one setting at a time).
 
     Parameters
     ----------
@@ -185,10 +186,12 @@ def explorer_snapshots(Q, K, V, words: Sequence[str], query: int,
 
 def attention_explorer(Q, K, V, words: Sequence[str], query: int = 0, temperature: float = 1.0,
                        causal: bool = False):
-    """An ipywidgets explorer: pick the query word, turn the temperature, toggle a causal mask.
+    """An explorer: pick the query word, step the temperature, switch a causal mask on and off.
 
-    The plot lives in an ``Output`` widget drawn at the initial settings when the explorer is
-    built, so a notebook executed with stored widget state shows it in the static book too.
+    Its frames are pre-rendered when the notebook runs, for every query word, the temperatures
+    0.1, 0.3, 1, 3 and 10 and the mask off and on, so the knobs work in the static book with no
+    kernel (see :mod:`attnlib.viz.frames`). In a live kernel a folded "any value" slider
+    recomputes the picture for any temperature between 0.03 and 30.
 
     Parameters
     ----------
@@ -199,9 +202,9 @@ def attention_explorer(Q, K, V, words: Sequence[str], query: int = 0, temperatur
     query : int
         Index of the token selected at first.
     temperature : float
-        Initial temperature, between 0.03 and 30 (log slider).
+        Initial temperature; it joins the pre-rendered ones if it is not among them.
     causal : bool
-        Initial state of the causal-mask checkbox.
+        Initial state of the causal mask.
 
     Returns
     -------
@@ -213,20 +216,24 @@ def attention_explorer(Q, K, V, words: Sequence[str], query: int = 0, temperatur
     Q, K, V, words = _check(Q, K, V, words)
     query = check_index(query, len(words), "query", "tokens")
     check_real(temperature, "temperature", positive=True)
-    pick = widgets.Dropdown(options=[(w, i) for i, w in enumerate(words)], value=int(query),
-                            description="query word", style={"description_width": "initial"},
-                            layout=widgets.Layout(width="190px"))
-    temp = widgets.FloatLogSlider(value=float(temperature), base=10, min=-1.5, max=1.5, step=0.05,
-                                  description="temperature T", readout_format=".2f",
+    temps = sorted({0.1, 0.3, 1.0, 3.0, 10.0, float(temperature)})
+    knobs = [Knob("query", list(zip(words, range(len(words)))), "query word", style="toggle",
+                  value=int(query)),
+             Knob("temperature", temps, "temperature T", value=float(temperature)),
+             Knob("causal", [("off", False), ("on", True)], "causal mask", style="toggle",
+                  value=bool(causal))]
+    if len(words) * len(temps) * 2 > MAX_FRAMES:  # long sentences: fewer temperatures
+        temps = sorted({0.1, 1.0, 10.0, float(temperature)})
+        knobs[1] = Knob("temperature", temps, "temperature T", value=float(temperature))
+    free = widgets.FloatLogSlider(value=float(temperature), base=10, min=-1.5, max=1.5, step=0.05,
+                                  description="any temperature", readout_format=".2f",
                                   style={"description_width": "initial"},
-                                  continuous_update=False, layout=widgets.Layout(width="340px"))
-    mask = widgets.Checkbox(value=bool(causal), description="causal mask", indent=False,
-                            layout=widgets.Layout(width="130px"))
+                                  layout=widgets.Layout(width="340px"))
 
-    def show(query, temperature, causal):
-        show_png(explorer_frame(Q, K, V, words, query, temperature, causal), dpi=90)
+    def render(query, temperature, causal, any_temperature=None):
+        t = temperature if any_temperature is None else any_temperature
+        return explorer_frame(Q, K, V, words, query, t, causal)
 
-    out = widgets.interactive_output(show, {"query": pick, "temperature": temp, "causal": mask})
-    note = widgets.HTML("<small>T = 1 is standard scaled dot-product attention; small T gives a "
-                        "near one-hot lookup, large T a plain average of the values.</small>")
-    return widgets.VBox([widgets.HBox([pick, temp, mask]), note, out])
+    return frame_explorer(render, knobs, free=[FreeKnob("any_temperature", free)], dpi=75,
+                          note="T = 1 is standard scaled dot-product attention; small T gives a "
+                               "near one-hot lookup, large T a plain average of the values.")

@@ -101,15 +101,27 @@ def _same(a, b) -> bool:
         return a is b
 
 
-def figure_png(fig: Figure, dpi: int = 80) -> bytes:
-    """The PNG bytes of ``fig`` (closed afterwards if pyplot holds it)."""
+def figure_png(fig: Figure, dpi: int = 80, colors: int | None = 256) -> bytes:
+    """The PNG bytes of ``fig`` (closed afterwards if pyplot holds it).
+
+    With ``colors`` (default 256) the picture is stored with a palette of that many colours,
+    about a third of the bytes of a full-colour PNG for a plot: an explorer's tens of frames
+    then fit in the notebook at a readable resolution. ``colors=None`` keeps full colour.
+    """
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     if plt.fignum_exists(getattr(fig, "number", -1)):
         plt.close(fig)
-    return buf.getvalue()
+    if colors is None:
+        return buf.getvalue()
+    from PIL import Image  # matplotlib's own dependency
+
+    buf.seek(0)
+    out = io.BytesIO()
+    Image.open(buf).convert("RGB").quantize(colors=int(colors)).save(out, format="png", optimize=True)
+    return out.getvalue()
 
 
 def _knob_widget(knob: Knob):

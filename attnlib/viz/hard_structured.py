@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from attnlib.viz._display import show_png
+from attnlib.viz.frames import FreeKnob, Knob, frame_explorer
 
 __all__ = ["accuracy_curves_figure", "gradient_variance_figure", "segment_weights",
            "segment_frame", "segment_snapshots", "segment_explorer"]
@@ -172,7 +172,12 @@ def segment_snapshots(models: dict, data, indices: Sequence[int] = (0, 1, 2)):
 
 
 def segment_explorer(models: dict, data, index: int = 0, n_examples: int = 50):
-    """An ipywidgets explorer: pick a test example, see where each model attends and what it predicts.
+    """An explorer: pick a test example, see where each model attends and what it predicts.
+
+    The book's frames are pre-rendered when the notebook runs for twelve examples (``index`` and
+    the first ones of the ``n_examples``), so the slider works in the static book with no kernel
+    (see :mod:`attnlib.viz.frames`); in a live kernel a folded "any value" slider reaches every
+    one of the first ``n_examples`` examples.
 
     Parameters
     ----------
@@ -181,7 +186,7 @@ def segment_explorer(models: dict, data, index: int = 0, n_examples: int = 50):
     index : int
         Initial example.
     n_examples : int
-        The slider runs over the first ``n_examples`` examples.
+        The examples offered.
 
     Returns
     -------
@@ -189,14 +194,18 @@ def segment_explorer(models: dict, data, index: int = 0, n_examples: int = 50):
     """
     import ipywidgets as widgets
 
-    slider = widgets.IntSlider(value=int(index), min=0, max=min(n_examples, len(data)) - 1,
-                               description="example", continuous_update=False)
+    n = min(int(n_examples), len(data))
+    if not 0 <= int(index) < n:
+        raise ValueError(f"index must lie in [0, {n}), got {index!r}")
+    shown = sorted(set(list(range(n))[:11]) | {int(index)})
+    free = widgets.IntSlider(value=int(index), min=0, max=n - 1, description="any example",
+                             continuous_update=False)
 
-    def show(index):
-        show_png(segment_frame(models, data, index))
+    def render(index, any_index=None):
+        return segment_frame(models, data, index if any_index is None else any_index)
 
-    out = widgets.interactive_output(show, {"index": slider})
-    note = widgets.HTML("<small>Bars: attention weight of each token (coloured inside the brackets, "
-                        "grey outside). Softmax weights sum to 1; sigmoid and CRF weights are "
-                        "independent probabilities of selecting each token.</small>")
-    return widgets.VBox([slider, note, out])
+    return frame_explorer(render, [Knob("index", shown, "example", value=int(index))],
+                          free=[FreeKnob("any_index", free)], dpi=60,
+                          note="Bars: attention weight of each token (coloured inside the brackets, "
+                               "grey outside). Softmax weights sum to 1; sigmoid and CRF weights are "
+                               "independent probabilities of selecting each token.")

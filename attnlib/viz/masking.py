@@ -1,7 +1,7 @@
 r"""Figures for the masking chapter: the shapes of batched attention, and a mask explorer.
 
 The explorer attends within a small batch of sequences of unequal lengths, padded to the longest.
-Its knobs are the lengths, the causal mask, whether padded *query* rows are masked too, and the
+Its knobs (pre-rendered frames, so they work in the static book) are the lengths, the causal mask, whether padded *query* rows are masked too, and the
 batch element to show. Each frame draws the combined mask of that element and the weights it gives:
 
 .. math:: M_{bij} = [\,j < n_b\,] \wedge [\,j \le i\,]\ (\text{if causal}) \wedge [\,i < n_b\,]\ (\text{if queries are masked})
@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from attnlib.numpy import causal_mask, combine_masks, key_padding_mask, padding_mask, scaled_dot_product_attention
-from attnlib.viz._display import show_png
+from attnlib.viz.frames import FreeKnob, Knob, frame_explorer
 from attnlib.viz.heatmap import attention_heatmap
 
 _MAX_LEN = 8
@@ -212,23 +212,28 @@ def mask_snapshots(settings: Sequence[dict]):
 
 
 
+# The batches the mask explorer offers in the book besides the caller's (the first that differs).
+MASK_BATCHES = ((2, 8, 4), (5, 3, 7))
+
+
 def mask_explorer(lengths: Sequence[int] = (5, 3, 7), causal: bool = True,
                   mask_queries: bool = False, element: int = 1):
-    """An ipywidgets explorer of padding and causal masks on a batch of three sequences.
+    """An explorer of padding and causal masks on a batch of three sequences.
 
-    Sliders set each sequence's length (0 to 8; the batch is padded to the longest), checkboxes
-    switch the causal mask and the query padding mask on and off, and a menu picks the batch
-    element whose mask and weights are drawn. The first frame is drawn when the explorer is built,
-    so a notebook executed with stored widget state shows it in the static book too.
+    A menu picks the batch's lengths (``lengths`` or the first other batch of :data:`MASK_BATCHES`; the
+    batch is padded to the longest), toggles switch the causal mask and the query padding mask on
+    and off, and a menu picks the batch element whose mask and weights are drawn. The frames are
+    pre-rendered when the notebook runs, so the knobs work in the static book with no kernel (see
+    :mod:`attnlib.viz.frames`); in a live kernel folded "any value" sliders set each length (0 to 8).
 
     Parameters
     ----------
     lengths : sequence of int, length 3
         Initial lengths.
     causal : bool
-        Initial state of the causal checkbox.
+        Initial state of the causal mask.
     mask_queries : bool
-        Initial state of the query-mask checkbox.
+        Initial state of the query mask.
     element : int
         Batch element shown at first.
 
@@ -240,24 +245,27 @@ def mask_explorer(lengths: Sequence[int] = (5, 3, 7), causal: bool = True,
 
     if len(lengths) != 3:
         raise ValueError(f"the explorer shows a batch of 3 sequences, got lengths {list(lengths)}")
+    lengths = tuple(int(n) for n in lengths)
+    if not all(0 <= n <= _MAX_LEN for n in lengths):
+        raise ValueError(f"lengths must lie in [0, {_MAX_LEN}], got {list(lengths)}")
+    if not 0 <= int(element) < 3:
+        raise ValueError(f"element must lie in [0, 3), got {element}")
+    batches = [lengths] + [b for b in MASK_BATCHES if b != lengths][:1]
     style = {"description_width": "initial"}
-    sliders = [widgets.IntSlider(value=int(n), min=0, max=_MAX_LEN, description=f"length of {b}",
-                                 style=style, continuous_update=False,
-                                 layout=widgets.Layout(width="230px"))
-               for b, n in enumerate(lengths)]
-    c_box = widgets.Checkbox(value=bool(causal), description="causal", indent=False,
-                             layout=widgets.Layout(width="90px"))
-    q_box = widgets.Checkbox(value=bool(mask_queries), description="mask padded queries",
-                             indent=False, layout=widgets.Layout(width="170px"))
-    pick = widgets.Dropdown(options=[0, 1, 2], value=int(element), description="batch element",
-                            style=style, layout=widgets.Layout(width="170px"))
+    free = [FreeKnob(f"n{b}", widgets.IntSlider(value=n, min=0, max=_MAX_LEN, description=f"length of {b}",
+                                                style=style, layout=widgets.Layout(width="230px")))
+            for b, n in enumerate(lengths)]
 
-    def show(n0, n1, n2, causal, mask_queries, element):
-        show_png(mask_frame((n0, n1, n2), causal, mask_queries, element))
+    def render(batch, causal, mask_queries, element, n0=None, n1=None, n2=None):
+        if n0 is not None:
+            batch = (n0, n1, n2)
+        return mask_frame(batch, causal, mask_queries, element)
 
-    out = widgets.interactive_output(show, {"n0": sliders[0], "n1": sliders[1], "n2": sliders[2],
-                                            "causal": c_box, "mask_queries": q_box, "element": pick})
-    note = widgets.HTML("<small>Dark cells (T) may attend. Padded keys never get weight; with "
-                        "'mask padded queries', padded rows allow no key and give all-zero "
-                        "weights.</small>")
-    return widgets.VBox([widgets.HBox(sliders), widgets.HBox([c_box, q_box, pick]), note, out])
+    knobs = [Knob("batch", [(", ".join(map(str, b)), b) for b in batches], "lengths", style="dropdown"),
+             Knob("causal", [("off", False), ("on", True)], "causal", style="toggle", value=bool(causal)),
+             Knob("mask_queries", [("off", False), ("on", True)], "mask padded queries", style="toggle",
+                  value=bool(mask_queries)),
+             Knob("element", [0, 1, 2], "batch element", style="toggle", value=int(element))]
+    return frame_explorer(render, knobs, free=free, dpi=75,
+                          note="Dark cells (T) may attend. Padded keys never get weight; with "
+                               "'mask padded queries', padded rows allow no key and give all-zero weights.")

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attnlib.numpy import causal_mask, loglog_slope, multi_head_attention, two_head_example
-from attnlib.viz._display import show_png
+from attnlib.viz.frames import FreeKnob, Knob, frame_explorer
 from attnlib.viz.heatmap import attention_heatmap
 
 
@@ -86,16 +86,22 @@ def two_head_frame(tokens: Sequence[str], sharpness: float = 20.0, causal: bool 
 
 def two_head_explorer(sentence: str = "the cat saw the dog saw the cat", sharpness: float = 20.0,
                       causal: bool = True):
-    """An ipywidgets explorer of the two hand-built heads: edit the sentence, the sharpness, the mask.
+    """An explorer of the two hand-built heads: pick a sentence, step the sharpness, switch the mask.
+
+    Its frames are pre-rendered when the notebook runs, for ``sentence`` and one more (whose
+    words all repeat), the sharpnesses 1, 3, 10 and 100 (and ``sharpness``) and
+    the causal mask off and on, so the knobs work in the static book with no kernel (see
+    :mod:`attnlib.viz.frames`). In a live kernel a folded "any value" part takes any sentence
+    and any sharpness from 1 to 100.
 
     Parameters
     ----------
     sentence : str
         Initial sentence (words separated by spaces, at most 15).
     sharpness : float
-        Initial sharpness (log slider from 1 to 100).
+        Initial sharpness.
     causal : bool
-        Initial state of the causal checkbox.
+        Initial state of the causal mask.
 
     Returns
     -------
@@ -103,29 +109,31 @@ def two_head_explorer(sentence: str = "the cat saw the dog saw the cat", sharpne
     """
     import ipywidgets as widgets
 
+    tokens = sentence.split()[:15]
+    if not tokens:
+        raise ValueError("the sentence needs at least one word")
+    _two_head_weights(tokens, float(sharpness), bool(causal))  # a bad setting raises here, not in a frame
     style = {"description_width": "initial"}
-    text = widgets.Text(value=sentence, description="sentence", style=style, continuous_update=False,
-                        layout=widgets.Layout(width="420px"))
-    sharp = widgets.FloatLogSlider(value=float(sharpness), base=10, min=0, max=2, step=0.05,
-                                   description="sharpness", style=style, continuous_update=False,
-                                   readout_format=".1f", layout=widgets.Layout(width="300px"))
-    box = widgets.Checkbox(value=bool(causal), description="causal", indent=False,
-                           layout=widgets.Layout(width="90px"))
+    sentences = [" ".join(tokens)] + [s for s in ("a b a b a b a b", "a cat sat on my mat")
+                                      if s != " ".join(tokens)][:1]
+    sharps = sorted({1.0, 3.0, 10.0, 100.0, float(sharpness)})
+    free = [FreeKnob("any_sentence", widgets.Text(value=sentence, description="any sentence", style=style,
+                                                  continuous_update=False, layout=widgets.Layout(width="420px"))),
+            FreeKnob("any_sharpness", widgets.FloatLogSlider(value=float(sharpness), base=10, min=0, max=2,
+                                                             step=0.05, description="any sharpness",
+                                                             style=style, readout_format=".1f"))]
 
-    def show(sentence, sharpness, causal):
-        tokens = sentence.split()[:15]
-        if not tokens:
-            print("type a sentence")
-            return
-        try:
-            show_png(two_head_frame(tokens, sharpness, causal))
-        except ValueError as err:
-            print(err)
+    def render(sentence, sharpness, causal, any_sentence=None, any_sharpness=None):
+        if any_sentence is not None:
+            sentence, sharpness = (any_sentence.strip() or sentence), any_sharpness
+        return two_head_frame(sentence.split()[:15], sharpness, causal)
 
-    out = widgets.interactive_output(show, {"sentence": text, "sharpness": sharp, "causal": box})
-    note = widgets.HTML("<small>Head 0 looks one position back; head 1 looks for the same word. "
-                        "Repeat a word to see head 1 split its weight.</small>")
-    return widgets.VBox([widgets.HBox([text, box]), sharp, note, out])
+    knobs = [Knob("sentence", sentences, "sentence", style="dropdown"),
+             Knob("sharpness", sharps, "sharpness", value=float(sharpness)),
+             Knob("causal", [("off", False), ("on", True)], "causal", style="toggle", value=bool(causal))]
+    return frame_explorer(render, knobs, free=free, dpi=75,
+                          note="Head 0 looks one position back; head 1 looks for the same word. "
+                               "A repeated word makes head 1 split its weight.")
 
 
 def cost_figure(cost: dict, fit_from: int = 0):

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from attnlib.viz._display import show_png
+from attnlib.viz.frames import Knob, frame_explorer
 
 PATHS = ("weights", "fused")
 LABELS = {"weights": "attnlib, need_weights=True", "fused": "attnlib, need_weights=False"}
@@ -147,9 +147,10 @@ def path_ratios_snapshots(ratios: dict, indices: Sequence[int] | None = None):
 
 
 def path_ratios_explorer(ratios: dict, index: int | None = None):
-    """An ipywidgets explorer: slide the sequence length, see each path's time ratio and the memory.
+    """An explorer: step the sequence length, see each path's time ratio and the memory.
 
-    Every frame is drawn from the stored ratios, so the slider answers at once.
+    Every frame is drawn from the stored ratios when the notebook runs (one per measured length),
+    so the slider works in the static book with no kernel (see :mod:`attnlib.viz.frames`).
 
     Parameters
     ----------
@@ -162,19 +163,15 @@ def path_ratios_explorer(ratios: dict, index: int | None = None):
     -------
     ipywidgets.VBox
     """
-    import ipywidgets as widgets
-
     L = _check(ratios)
     index = len(L) - 1 if index is None else int(index)
-    slider = widgets.SelectionSlider(options=[(str(int(n)), i) for i, n in enumerate(L)],
-                                     value=index, description="sequence length L",
-                                     style={"description_width": "initial"},
-                                     layout=widgets.Layout(width="420px"))
+    if not 0 <= index < len(L):
+        raise ValueError(f"index must be an integer in [0, {len(L)}), got {index!r}")
 
-    def show(index):
-        show_png(path_ratios_frame(ratios, index))
+    def render(index):
+        return path_ratios_frame(ratios, index)
 
-    out = widgets.interactive_output(show, {"index": slider})
-    note = widgets.HTML(f"<small>Time ratios to torch's SDPA ({_where(ratios)}), measured once when "
-                        "the notebook ran; the slider only looks them up.</small>")
-    return widgets.VBox([slider, note, out])
+    knob = Knob("index", [(str(int(n)), i) for i, n in enumerate(L)], "sequence length L", value=index)
+    return frame_explorer(render, [knob], dpi=75,
+                          note=f"Time ratios to torch's SDPA ({_where(ratios)}), measured once when "
+                               "the notebook ran; the slider only looks them up.")

@@ -1,7 +1,8 @@
 r"""Pictures of positional encodings: a heatmap, and an explorer over encoding, position and pair.
 
-:func:`position_explorer` has a dropdown for the encoding and two sliders: a position :math:`p`
-and a column pair :math:`i` (for ALiBi, a head :math:`h`).
+:func:`position_explorer` has buttons for the encoding and two sliders: a position :math:`p`
+and a column pair :math:`i` (for ALiBi, a head :math:`h`), over a few values whose frames are
+pre-rendered for the static book (any value in a live kernel).
 
 - *sinusoidal*: the left panel draws the sine and cosine of pair :math:`i` over all positions,
   with :math:`p` marked; the right panel the whole encoding vector of position :math:`p`, with pair
@@ -33,7 +34,7 @@ from attnlib.numpy.positional import (
     sinusoidal_frequencies,
     sinusoidal_positional_encoding,
 )
-from attnlib.viz._display import show_png
+from attnlib.viz.frames import FreeKnob, Knob, frame_explorer
 
 _SIN, _COS = "#1f5fa8", "#d1495b"
 
@@ -225,7 +226,13 @@ def position_snapshots(num_positions: int, d_model: int, settings: Sequence[tupl
 
 def position_explorer(num_positions: int = 64, d_model: int = 32, position: int = 5, pair: int = 0,
                       encoding: str = "sinusoidal"):
-    """An ipywidgets explorer of positional encodings: pick the encoding, slide position and pair.
+    """An explorer of positional encodings: pick the encoding, step the position and the pair.
+
+    Its frames are pre-rendered when the notebook runs, for the three encodings, three positions
+    (0, ``position``, the last) and three pairs (the fast first, ``pair`` or a low
+    one, the slow last), so the knobs work in the static book with no kernel (see
+    :mod:`attnlib.viz.frames`). In a live kernel folded "any value" sliders recompute the picture
+    for any position and pair.
 
     Parameters
     ----------
@@ -247,20 +254,24 @@ def position_explorer(num_positions: int = 64, d_model: int = 32, position: int 
 
     pe = sinusoidal_positional_encoding(num_positions, d_model)
     _check_setting(pe, position, pair, encoding)
-    enc = widgets.Dropdown(options=[(_ENCODING_LABELS[e], e) for e in ENCODINGS], value=encoding,
-                           description="encoding", style={"description_width": "initial"})
-    pos = widgets.IntSlider(value=position, min=0, max=num_positions - 1, description="position p",
-                            continuous_update=False, style={"description_width": "initial"})
-    pr = widgets.IntSlider(value=pair, min=0, max=(d_model + 1) // 2 - 1,
-                           description="pair i / head h", continuous_update=False,
-                           style={"description_width": "initial"})
+    last_pair = (d_model + 1) // 2 - 1
+    positions = sorted({0, int(position), num_positions - 1})
+    pairs = sorted({0, int(pair), last_pair} if pair not in (0, last_pair) else {0, min(3, last_pair), last_pair})
+    style = {"description_width": "initial"}
+    free = [FreeKnob("any_position", widgets.IntSlider(value=position, min=0, max=num_positions - 1,
+                                                       description="any position", style=style)),
+            FreeKnob("any_pair", widgets.IntSlider(value=pair, min=0, max=last_pair,
+                                                   description="any pair / head", style=style))]
 
-    def show(encoding, position, pair):
-        fig = position_frame(num_positions, d_model, position, pair, encoding=encoding)
-        show_png(fig, dpi=90)
+    def render(encoding, position, pair, any_position=None, any_pair=None):
+        return position_frame(num_positions, d_model, position if any_position is None else any_position,
+                              pair if any_pair is None else any_pair, encoding=encoding)
 
-    out = widgets.interactive_output(show, {"encoding": enc, "position": pos, "pair": pr})
-    note = widgets.HTML("<small>Sinusoidal: low pairs turn fast (they tell neighbours apart), high "
-                        "pairs slowly. RoPE: the same frequencies, now in the score of a query with "
-                        "each key. ALiBi: the slider picks a head, from steep to gentle.</small>")
-    return widgets.VBox([enc, widgets.HBox([pos, pr]), note, out])
+    knobs = [Knob("encoding", [(_ENCODING_LABELS[e], e) for e in ENCODINGS], "encoding",
+                  style="toggle", value=encoding),
+             Knob("position", positions, "position p", value=int(position)),
+             Knob("pair", pairs, "pair i / head h", value=int(pair))]
+    return frame_explorer(render, knobs, free=free, dpi=75,
+                          note="Sinusoidal: low pairs turn fast (they tell neighbours apart), high "
+                               "pairs slowly. RoPE: the same frequencies, now in the score of a query "
+                               "with each key. ALiBi: the pair knob picks a head, from steep to gentle.")

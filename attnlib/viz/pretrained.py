@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attnlib.checks import check_text
-from attnlib.viz._display import show_png
+from attnlib.viz.frames import FreeKnob, Knob, frame_explorer
 
 __all__ = ["head_grid_figure", "pronoun_layers_figure", "rollout_figure", "similarity_figure",
            "minilm_frame", "minilm_snapshots", "minilm_explorer", "winograd_heads_figure", "probe_layers_figure"]
@@ -225,7 +225,12 @@ def minilm_snapshots(records: Mapping[str, dict], settings: Sequence[tuple]):
 
 
 def minilm_explorer(records: Mapping[str, dict], layer: int = 0, head: int | None = None):
-    """An ipywidgets explorer: pick a sentence, a layer and a head (or the mean of the heads).
+    """An explorer: pick a sentence, a layer and a head (or the mean of the heads).
+
+    The book's frames are pre-rendered when the notebook runs: every sentence, the first, the
+    ``layer``-th and the last layer, the mean of the heads and ``head``, so the knobs work in the
+    static book with no kernel (see :mod:`attnlib.viz.frames`). In a live kernel a folded "any
+    value" part reaches every layer and head.
 
     Parameters
     ----------
@@ -244,22 +249,31 @@ def minilm_explorer(records: Mapping[str, dict], layer: int = 0, head: int | Non
 
     first = next(iter(records.values()))["attentions"]
     n_layers, H = first.shape[:2]
+    if not 0 <= int(layer) < n_layers or (head is not None and not 0 <= int(head) < H):
+        raise ValueError(f"layer must lie in [0, {n_layers}) and head in [0, {H}) or be None, "
+                         f"got {layer!r}, {head!r}")
     style = {"description_width": "initial"}
-    sentence = widgets.Dropdown(options=list(records), description="sentence", style=style,
-                                layout=widgets.Layout(width="560px"))
-    lay = widgets.IntSlider(value=layer + 1, min=1, max=n_layers, description="layer", style=style,
-                            continuous_update=False)
-    hd = widgets.Dropdown(options=[("mean of heads", -1)] + [(str(h + 1), h) for h in range(H)],
-                          value=-1 if head is None else head, description="head", style=style,
-                          layout=widgets.Layout(width="200px"))
+    sentences = list(records)[: max(1, 40 // 6)]
+    layers = sorted({0, int(layer), n_layers - 1})
+    heads = [("mean of heads", -1)] + ([(str(int(head) + 1), int(head))] if head is not None else
+                                       [(str(h + 1), h) for h in (0,)])
+    free = [FreeKnob("any_layer", widgets.IntSlider(value=layer + 1, min=1, max=n_layers,
+                                                    description="any layer", style=style)),
+            FreeKnob("any_head", widgets.Dropdown(options=[("mean of heads", -1)] + [(str(h + 1), h) for h in range(H)],
+                                                  value=-1 if head is None else head, description="any head",
+                                                  style=style, layout=widgets.Layout(width="200px")))]
 
-    def show(sentence, layer, head):
-        show_png(minilm_frame(records, sentence, layer - 1, None if head < 0 else head))
+    def render(sentence, layer, head, any_layer=None, any_head=None):
+        if any_layer is not None:
+            layer, head = any_layer - 1, any_head
+        return minilm_frame(records, sentence, layer, None if head < 0 else head)
 
-    out = widgets.interactive_output(show, {"sentence": sentence, "layer": lay, "head": hd})
-    note = widgets.HTML("<small>Rows are queries, columns the tokens they attend to; each row sums to 1. "
-                        "Many heads park their weight on [CLS]; a few follow the next or previous token.</small>")
-    return widgets.VBox([sentence, widgets.HBox([lay, hd]), note, out])
+    knobs = [Knob("sentence", sentences, "sentence", style="dropdown"),
+             Knob("layer", [(str(n + 1), n) for n in layers], "layer", value=int(layer)),
+             Knob("head", heads, "head", style="toggle", value=-1 if head is None else int(head))]
+    return frame_explorer(render, knobs, free=free, dpi=75,
+                          note="Rows are queries, columns the tokens they attend to; each row sums to 1. "
+                               "Many heads park their weight on [CLS]; a few follow the next or previous token.")
 
 
 def winograd_heads_figure(report: Mapping, repeated: Mapping | None = None):

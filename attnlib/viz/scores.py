@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from attnlib.numpy.scores import entropy
 from attnlib.numpy.softmax import softmax
 from attnlib.viz._display import show_png
+from attnlib.viz.frames import Knob, frame_explorer
 
 _DOT = "#d1495b"
 _SCALED = "#1f5fa8"
@@ -302,10 +303,11 @@ def scaling_snapshots(d_ks: Sequence[int] = (4, 64, 1024), n_keys: int = 16, n_q
 
 def scaling_explorer(d_k: int = 64, scaled: bool = False, d_ks: Sequence[int] = SCALING_D_KS,
                      n_keys: int = 16, n_queries: int = 300, seed: int = 0):
-    r"""An ipywidgets explorer: pick :math:`d_k` and switch the :math:`1/\sqrt{d_k}` on and off.
+    r"""An explorer: pick :math:`d_k` and switch the :math:`1/\sqrt{d_k}` on and off.
 
     A few dimensions only (a selection slider) and two scalings (toggle buttons); each frame is
-    :func:`scaling_frame`.
+    :func:`scaling_frame`, pre-rendered when the notebook runs, so the knobs work in the static
+    book with no kernel (see :mod:`attnlib.viz.frames`).
 
     Parameters
     ----------
@@ -322,22 +324,17 @@ def scaling_explorer(d_k: int = 64, scaled: bool = False, d_ks: Sequence[int] = 
     -------
     ipywidgets.VBox
     """
-    import ipywidgets as widgets
-
     d_ks = [_check_scaling_args(d, n_keys, n_queries, seed)[0] for d in d_ks]
     if int(d_k) not in d_ks:
         raise ValueError(f"d_k must be one of d_ks = {d_ks}, got {d_k!r}")
-    slider = widgets.SelectionSlider(options=[(str(d), d) for d in d_ks], value=int(d_k),
-                                     description="d_k", continuous_update=False,
-                                     layout=widgets.Layout(width="360px"))
-    toggle = widgets.ToggleButtons(options=[("q.k (unscaled)", False), ("q.k / sqrt(d_k)", True)],
-                                   value=bool(scaled), description="scores")
 
-    def show(d_k, scaled):
-        show_png(scaling_frame(d_k, scaled, n_keys, n_queries, seed), dpi=90)
+    def render(d_k, scaled):
+        return scaling_frame(d_k, scaled, n_keys, n_queries, seed)
 
-    out = widgets.interactive_output(show, {"d_k": slider, "scaled": toggle})
-    note = widgets.HTML(f"<small>{n_queries} random queries, each over {n_keys} random keys, entries "
-                        "N(0, 1). A largest weight near 1 is a saturated (one-hot) softmax; "
-                        f"1/{n_keys} = {1 / n_keys:.3f} is uniform.</small>")
-    return widgets.VBox([widgets.HBox([slider, toggle]), note, out])
+    knobs = [Knob("d_k", d_ks, "d_k", value=int(d_k)),
+             Knob("scaled", [("q.k (unscaled)", False), ("q.k / sqrt(d_k)", True)], "scores",
+                  style="toggle", value=bool(scaled))]
+    return frame_explorer(render, knobs, dpi=75,
+                          note=f"{n_queries} random queries, each over {n_keys} random keys, entries "
+                               "N(0, 1). A largest weight near 1 is a saturated (one-hot) softmax; "
+                               f"1/{n_keys} = {1 / n_keys:.3f} is uniform.")
