@@ -78,7 +78,7 @@ def test_free_knobs_recompute_only_in_the_live_part():
     box = frame_explorer(render, [Knob("a", [1, 2])], free=[FreeKnob("c", free)])
     live = box.children[-1]
     assert "attnlib-live-only" in live._dom_classes
-    out = live.children[0].children[1]
+    out = live.children[2]
     assert isinstance(out, widgets.Output) and out.outputs == ()  # nothing stored until it moves
     assert box.frames == 2
 

@@ -234,8 +234,9 @@ def _live_part(render, knobs, controls, free, fixed, dpi):
 
     for f in free:
         f.widget.observe(redraw, names="value")
-    part = widgets.Accordion([widgets.VBox([widgets.HBox([f.widget for f in free]), out])],
-                             titles=("Any value (recomputes; needs a running kernel)",))
-    part.selected_index = None
+    # A plain VBox, not an Accordion: the Accordion's icons make the book's widget manager ask for
+    # FontAwesome files at a path the book does not serve (404s in Chromium).
+    title = widgets.HTML("<small><b>Any value</b> (recomputes; needs a running kernel)</small>")
+    part = widgets.VBox([title, widgets.HBox([f.widget for f in free]), out])
     part.add_class(LIVE_ONLY_CLASS)
     return part
