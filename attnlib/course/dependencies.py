@@ -133,7 +133,10 @@ def split_incidental(distributions, direct_modules) -> tuple[list[str], list[str
     directly, or when attnlib, the kernel or such a distribution requires it.
     """
     imported = set(distributions)
-    roots = set(distributions_of_modules(direct_modules)) & imported
+    # attnlib's own requirements count as imported by attnlib, even those it loads by name
+    # (the MiniLM package is found with importlib, not an import statement)
+    own = {canonical(Requirement(r).name) for r in (metadata.requires("attnlib") or [])}
+    roots = (set(distributions_of_modules(direct_modules)) | own) & imported
     # what the notebook and attnlib import themselves, and everything those require
     reach = closure("attnlib", *KERNEL, *sorted(roots))
     needed = [d for d in distributions if d in reach]
