@@ -312,3 +312,22 @@ def test_analogy_accuracy_counts_hits_against_a_hand_count():
     acc = analogy_accuracy(W, [[0, 1, 2, 3], [0, 2, 1, 3], [0, 4, 1, 2]])
     assert acc["offset"] == pytest.approx(2 / 3)
     assert acc["questions"] == 3 and acc["chance"] == pytest.approx(1 / 2)
+
+
+def test_random_pair_cosine_is_the_mean_cosine_of_the_drawn_pairs():
+    import numpy as np
+    import pytest as _pytest
+
+    from attnlib.experiments.word_embeddings import random_pair_cosine
+    from attnlib.numpy.embeddings import cosine_similarity
+
+    M = np.random.default_rng(3).normal(size=(20, 5))
+    rows = np.arange(3, 17)
+    got = random_pair_cosine(M, rows, np.random.default_rng(7), pairs=400)
+    a, b = rows[np.random.default_rng(7).integers(len(rows), size=(2, 400))]
+    full = cosine_similarity(M)
+    assert got == _pytest.approx(full[a, b].mean(), rel=1e-12)
+    # identical rows: cosine 1 whatever the pairs
+    assert random_pair_cosine(np.ones((4, 3)), np.arange(4), np.random.default_rng(0)) == _pytest.approx(1.0)
+    with _pytest.raises(ValueError, match="at least 2"):
+        random_pair_cosine(M, [1], np.random.default_rng(0))

@@ -28,7 +28,7 @@ from attnlib.experiments.results import sweep
 from attnlib.numpy.embeddings import analogy
 
 __all__ = ["OPPOSITES", "relation_pairs", "split_pairs", "analogy_questions", "analogy_accuracy",
-           "analogy_report", "analogy_sweep"]
+           "analogy_report", "analogy_sweep", "random_pair_cosine"]
 
 OPPOSITES = (
     ("get", "set"), ("open", "close"), ("read", "write"), ("start", "stop"), ("begin", "end"),
@@ -43,6 +43,32 @@ OPPOSITES = (
     ("short", "long"), ("old", "new"), ("small", "large"), ("lowercase", "uppercase"),
     ("encoder", "decoder"), ("forward", "backward"),
 )
+
+
+def random_pair_cosine(M, rows, rng: np.random.Generator, pairs: int = 5000) -> float:
+    """The mean cosine of ``pairs`` random pairs of the given rows of ``M``: a table's baseline.
+
+    A neighbour's cosine means something only against this number for its own table.
+
+    Parameters
+    ----------
+    M : array_like, shape (V, d)
+    rows : array_like of int, shape (n,)
+        The rows to draw from (e.g. whole words only).
+    rng : numpy.random.Generator
+    pairs : int
+
+    Returns
+    -------
+    float
+    """
+    check_positive_count(pairs, "pairs")
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or len(rows) < 2:
+        raise ValueError(f"rows must be a 1-D array of at least 2 row indices, got shape {rows.shape}")
+    a, b = rows[rng.integers(len(rows), size=(2, pairs))]
+    A, B = np.asarray(M, dtype=float)[a], np.asarray(M, dtype=float)[b]
+    return float(np.mean(np.sum(A * B, axis=1) / (np.linalg.norm(A, axis=1) * np.linalg.norm(B, axis=1))))
 
 
 def _suffix_pairs(words: Sequence[str], suffix: str, limit: int) -> list[tuple[str, str]]:
