@@ -231,6 +231,13 @@ def beam_predict(model, task, pairs, beam_size: int = 4, alpha: float = 0.0, bat
     -------
     list of str
     """
+    return [task.target_vocab.decode(row)
+            for result in _batched_beams(model, task, pairs, beam_size, batch_size, max_len, device, alpha)
+            for row in result.tokens]
+
+
+def _batched_beams(model, task, pairs, beam_size, batch_size, max_len, device, alpha):
+    """:func:`beam_search` over ``pairs`` in batches, in eval mode; one BeamResult per batch."""
     batch_size = check_positive_count(batch_size, "batch_size")
     beam_size = check_positive_count(beam_size, "beam_size")
     if max_len is not None:
@@ -238,13 +245,14 @@ def beam_predict(model, task, pairs, beam_size: int = 4, alpha: float = 0.0, bat
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    pairs, texts = list(pairs), []
-    for i in range(0, len(pairs), batch_size):
-        batch = task.encode_batch(pairs[i:i + batch_size], device)
-        result = beam_search(model, batch.src, batch.src_lengths, beam_size, max_len, alpha)
-        texts += [task.target_vocab.decode(row) for row in result.tokens]
-    model.train(was_training)
-    return texts
+    pairs, results = list(pairs), []
+    try:
+        for i in range(0, len(pairs), batch_size):
+            batch = task.encode_batch(pairs[i:i + batch_size], device)
+            results.append(beam_search(model, batch.src, batch.src_lengths, beam_size, max_len, alpha))
+    finally:
+        model.train(was_training)
+    return results
 
 
 @torch.no_grad()
@@ -272,19 +280,8 @@ def beam_nbest(model, task, pairs, beam_size: int = 4, batch_size: int = 256,
         the final beam, best log-probability first; the ids include ``<eos>`` when the
         hypothesis finished.
     """
-    batch_size = check_positive_count(batch_size, "batch_size")
-    beam_size = check_positive_count(beam_size, "beam_size")
-    if max_len is not None:
-        _check_max_len(max_len)
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    pairs, out = list(pairs), []
-    for i in range(0, len(pairs), batch_size):
-        batch = task.encode_batch(pairs[i:i + batch_size], device)
-        out += beam_search(model, batch.src, batch.src_lengths, beam_size, max_len, 0.0).nbest
-    model.train(was_training)
-    return out
+    return [hyps for result in _batched_beams(model, task, pairs, beam_size, batch_size, max_len, device, 0.0)
+            for hyps in result.nbest]
 
 
 def rerank_nbest(nbest: list, alpha: float) -> list:
