@@ -659,6 +659,11 @@ def _explorer_pages() -> list:
 def _picture(explorer) -> bytes:
     """A screenshot of the frame the explorer shows (its one visible image outside the live part)."""
     imgs = explorer.locator("img:visible")
+    # the widget manager may still be laying out the stack (seen once on ch7 under load): wait briefly
+    for _ in range(50):
+        if imgs.count() == 1:
+            break
+        explorer.page.wait_for_timeout(100)
     assert imgs.count() == 1, f"{imgs.count()} pictures visible in one explorer"
     return imgs.first.screenshot()
 
