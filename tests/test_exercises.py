@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from attnlib.exercises import Case, Chapter, CheckResult, Exercise, Mistake
+from attnlib.exercises import Case, Chapter, CheckResult, Exercise, Mistake, Prediction
 from attnlib.exercises import why_attention as ex
 from attnlib.exercises.core import catalogue_problem
 
@@ -246,7 +246,7 @@ def _every_catalogued_mistake():
     import attnlib.exercises
     for info in pkgutil.iter_modules(attnlib.exercises.__path__):
         module = importlib.import_module(f"attnlib.exercises.{info.name}")
-        for exercise in [v for v in vars(module).values() if isinstance(v, Exercise)]:
+        for exercise in [v for v in vars(module).values() if isinstance(v, (Exercise, Prediction))]:
             for m in exercise.mistakes:
                 yield pytest.param(exercise, m, id=f"{info.name}-{exercise.name}-{m.name}")
 

@@ -23,6 +23,6 @@ One module per chapter, each with ``check_*`` functions and ``report()``::
 - :mod:`attnlib.exercises.core`           the shared machinery (cases, mistakes, diagnosis)
 """
 from attnlib.exercises import why_attention
-from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
+from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, Prediction
 
-__all__ = ["why_attention", "Case", "Chapter", "CheckResult", "Exercise", "Mistake"]
+__all__ = ["why_attention", "Case", "Chapter", "CheckResult", "Exercise", "Mistake", "Prediction"]

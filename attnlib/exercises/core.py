@@ -17,6 +17,11 @@ The diagnosis, in order:
 7. all right, but it wrote into its inputs: say so (the caller's array would change).
 
 Everything is compared in float64 with ``rtol=1e-6, atol=1e-8``.
+
+A :class:`Prediction` is the other kind of exercise: "predict, then run". The learner writes a
+number (how many bytes the cache needs, which head wins), the checker compares it with the value
+the chapter computes (``measure()``, with attnlib), within the prediction's relative tolerance,
+and names the catalogued wrong predictions (a mistake's ``fn()`` returns the wrong value).
 """
 from __future__ import annotations
 
@@ -132,6 +137,41 @@ class Exercise:
     hint: str = ""
     checked: str = "shapes and values match"
     batched_hint: str = ""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A measurement to predict: the learner gives a number, the chapter's code measures it.
+
+    Attributes
+    ----------
+    name : str
+        Short name used in messages and in the report ("cache memory").
+    question : str
+        The question in a sentence, repeated when the prediction is unsolved.
+    measure : callable
+        ``measure() -> float``: the value, computed with attnlib the way the chapter computes it.
+        It should be cheap (well under a second): it runs on every check.
+    mistakes : tuple of Mistake
+        Catalogued wrong predictions; each ``fn()`` returns the value that mistake leads to.
+    unit : str
+        Printed after numbers ("bytes", "" for a count or an index).
+    rtol : float
+        A prediction within ``rtol`` of the measured value (relative) passes; the same tolerance
+        decides whether it matches a mistake.
+    hint : str
+        How to work the number out.
+    explanation : str
+        Said with a pass: why the value is what it is.
+    """
+    name: str
+    question: str
+    measure: Callable[[], float]
+    mistakes: tuple = ()
+    unit: str = ""
+    rtol: float = 0.02
+    hint: str = ""
+    explanation: str = ""
 
 
 class CheckResult:
@@ -342,8 +382,13 @@ def changed_inputs(ex: Exercise, fn: Callable, case: Case) -> str:
 
 # ----------------------------------------------------------------------------- the check
 
-def run_check(ex: Exercise, fn) -> CheckResult:
-    """Run ``fn`` on every case of ``ex`` and diagnose the outcome (see the module docstring)."""
+def run_check(ex: Exercise | Prediction, fn) -> CheckResult:
+    """Run ``fn`` on every case of ``ex`` and diagnose the outcome (see the module docstring).
+
+    For a :class:`Prediction`, ``fn`` is the learner's number: see :func:`check_prediction`.
+    """
+    if isinstance(ex, Prediction):
+        return check_prediction(ex, fn)
     if fn is None:
         return unsolved(ex, f"Pass your function itself; it will be called as {ex.call}.")
     if not callable(fn):
@@ -372,6 +417,87 @@ def run_check(ex: Exercise, fn) -> CheckResult:
                               f"On the case {case.label} ({describe(ex, case)}).")
         arrays.append(arr)
     return diagnose(ex, fn, cases, arrays)
+
+
+# ----------------------------------------------------------------------------- predictions
+
+def _number(value) -> tuple[float | None, str]:
+    """The learner's prediction as a float, or ``(None, why it is not a number)``."""
+    if isinstance(value, (bool, np.bool_)):
+        return None, f"you gave {value!r}, a truth value; give a number"
+    if isinstance(value, str):
+        return None, f"you gave the text {value!r}; give a number, without quotes"
+    if callable(value):
+        return None, "you gave a function; give the number you predict (call nothing, compute nothing)"
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None, f"you gave a {type(value).__name__}; give a single number"
+    if arr.size != 1:
+        return None, f"you gave {arr.size} numbers (shape {arr.shape}); give a single number"
+    number = float(arr.reshape(()))
+    if not np.isfinite(number):
+        return None, f"you gave {number}; give a finite number"
+    return number, ""
+
+
+def near(a: float, b: float, rtol: float) -> bool:
+    """``a`` within ``rtol`` of ``b``, relative to ``b`` (exact when ``b`` is 0)."""
+    return abs(a - b) <= rtol * abs(b) + 1e-12
+
+
+def _fmt(x: float, unit: str = "") -> str:
+    """A number as a learner writes it: ``4,096 bytes``, ``0.125``."""
+    text = f"{int(round(x)):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:.4g}"
+    return f"{text} {unit}".strip()
+
+
+def check_prediction(ex: Prediction, value) -> CheckResult:
+    """Compare the learner's predicted number with ``ex.measure()`` and explain a miss.
+
+    Order: no prediction yet (None or ``...``) is *unsolved*; not a number says so; within
+    ``ex.rtol`` passes; a catalogued mistake's value is named; otherwise the miss is told as
+    too high or too low and by what factor, without giving the number away.
+    """
+    if value is None or value is Ellipsis:
+        return unsolved(ex, f"Write your prediction as a number: {ex.question}")
+    number, problem = _number(value)
+    if problem:
+        return failed(ex, f"Your prediction is not a number: {problem}.")
+    truth = float(ex.measure())
+    if near(number, truth, ex.rtol):
+        said = f" {ex.explanation}" if ex.explanation else ""
+        return CheckResult(ex.name, PASSED,
+                           f"✅ Passed: {ex.name} — you predicted {_fmt(number, ex.unit)}; the chapter's code "
+                           f"measures {_fmt(truth, ex.unit)}.{said}")
+    for m in ex.mistakes:
+        try:
+            wrong = float(m.fn())
+        except Exception:  # noqa: BLE001 - a mistake that cannot be computed matches nothing
+            continue
+        if near(number, wrong, ex.rtol):
+            return failed(ex, m.message, m.hint, m.name)
+    if truth == 0 or number == 0 or np.sign(number) != np.sign(truth):
+        miss = f"Your prediction {_fmt(number, ex.unit)} is not right: the measured value is {'higher' if truth > number else 'lower'}."
+    else:
+        ratio = number / truth
+        way = "too high" if ratio > 1 else "too low"
+        factor = ratio if ratio > 1 else 1 / ratio
+        miss = f"Your prediction {_fmt(number, ex.unit)} is {way}, by a factor of about {factor:.2g}."
+    return failed(ex, miss)
+
+
+def prediction_catalogue_problem(ex: Prediction, mistake: Mistake) -> str:
+    """Why the catalogued ``mistake`` of a prediction can never get its own diagnosis ("" when it can)."""
+    try:
+        wrong = float(mistake.fn())
+    except Exception as err:  # noqa: BLE001
+        return f"mistake {mistake.name!r} cannot be computed ({type(err).__name__}: {err})"
+    result = check_prediction(ex, wrong)
+    if result.mistake != mistake.name:
+        return (f"mistake {mistake.name!r} (value {wrong:.6g}) is diagnosed as "
+                f"{result.mistake or result.status!r}: {result.message.splitlines()[0]}")
+    return ""
 
 
 def raised(ex: Exercise, cases: list, outs: list, case: Case, err: Exception) -> CheckResult:
@@ -409,7 +535,7 @@ def diagnose(ex: Exercise, fn, cases: list, arrays: list) -> CheckResult:
     return failed(ex, values_problem(ex, cases[i], arrays[i], refs[i]))
 
 
-def catalogue_problem(ex: Exercise, mistake: Mistake) -> str:
+def catalogue_problem(ex: Exercise | Prediction, mistake: Mistake) -> str:
     """Why the catalogued ``mistake`` of ``ex`` can never get its own diagnosis ("" when it can).
 
     A mistake is compared only on the cases where its ``fn`` runs. So its ``fn`` must run on at
@@ -419,6 +545,8 @@ def catalogue_problem(ex: Exercise, mistake: Mistake) -> str:
     as this mistake, not as an earlier entry of the catalogue, a shape or a difference in values:
     the cases have to tell the mistakes apart.
     """
+    if isinstance(ex, Prediction):
+        return prediction_catalogue_problem(ex, mistake)
     cases = ex.cases()
     crashes = []
     for case in cases:
@@ -452,8 +580,8 @@ class Chapter:
     exercises: list
     results: dict = field(default_factory=dict)
 
-    def check(self, ex: Exercise, fn) -> CheckResult:
-        """Check ``fn`` against ``ex``, record the status (the latest check counts) and return it."""
+    def check(self, ex: Exercise | Prediction, fn) -> CheckResult:
+        """Check ``fn`` (a number for a :class:`Prediction`) against ``ex``, record the status (the latest check counts) and return it."""
         try:
             result = run_check(ex, fn)
         except Exception as err:  # a checker must never crash a learner's notebook
