@@ -1,7 +1,23 @@
-"""pytest hooks for the unit tests: tests marked ``cuda`` skip where there is no CUDA GPU."""
+"""pytest hooks for the unit tests: tests marked ``cuda`` skip where there is no CUDA GPU.
+
+At import, before any test or kernel starts, ``ATTNLIB_PROGRESS_FILE`` is pointed at a file in a
+temporary folder (removed at exit): the checkers that tests (and the notebook kernels they start,
+which inherit the environment) run then never write the user's progress file.
+"""
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
+
 import pytest
+
+from attnlib.exercises.progress import ENV
+
+_PROGRESS_DIR = tempfile.mkdtemp(prefix="attnlib-test-progress-")
+os.environ[ENV] = os.path.join(_PROGRESS_DIR, "progress.json")
+atexit.register(shutil.rmtree, _PROGRESS_DIR, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

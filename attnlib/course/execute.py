@@ -23,6 +23,7 @@ from attnlib.course.dependencies import (
     split_incidental,
 )
 from attnlib.course.notebooks import chapter_notebooks, runtime_text, set_runtime_cell, sync_colab_cell
+from attnlib.exercises.progress import temporary_progress_file
 
 # Printed by a last, temporary cell: the top-level modules the kernel holds after the notebook.
 MODULES_PROBE = "import json, sys\nprint(json.dumps(sorted({m.partition('.')[0] for m in sys.modules})))"
@@ -44,6 +45,7 @@ def kernel_baseline(path: Path) -> set[str]:
 def execute(path: Path, timeout: int = 600, baseline: set[str] | None = None) -> float:
     """Execute one notebook in its own folder and write it back; return its runtime in seconds.
 
+    Its checkers record into a temporary progress file, not the user's (see attnlib.exercises.progress).
     Also records in ``metadata.attnlib`` the third-party distributions the run imported and the
     extras of attnlib that install them; the Colab cell is then written to install those extras.
     """
@@ -51,9 +53,12 @@ def execute(path: Path, timeout: int = 600, baseline: set[str] | None = None) ->
     baseline = kernel_baseline(path) if baseline is None else baseline
     nb.cells.append(nbformat.v4.new_code_cell(MODULES_PROBE))
     client = _client(nb, path, timeout)
-    start = time.perf_counter()
-    client.execute()
-    seconds = time.perf_counter() - start
+    # The kernel inherits the environment: its checkers record into a throwaway progress file,
+    # never the user's, and every notebook starts from an empty record (so its output is the same).
+    with temporary_progress_file():
+        start = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - start
     probe = nb.cells.pop()
     imported = distributions_of_modules(set(json.loads(probe.outputs[0]["text"])) - baseline)
     code = [c.source for c in nb.cells if c.cell_type == "code"]

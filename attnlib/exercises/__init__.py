@@ -1,9 +1,21 @@
 """Exercise checkers: each tells a learner *what* is wrong with an answer (shape, mask, scale).
 
-One module per chapter, each with ``check_*`` functions and ``report()``::
+One module per chapter, each with ``check_*`` functions and ``report()`` (this chapter, this
+session)::
 
     from attnlib.exercises import why_attention as ex
     ex.check_scores(my_scores)
+    ex.report()
+
+Every check is also recorded on your machine (never sent anywhere), so the course at a glance
+survives a restart of the kernel::
+
+    import attnlib.exercises
+    attnlib.exercises.progress()               # per chapter: solved of total, what is left, links
+    attnlib.exercises.reset_progress("masking")  # start one chapter over; reset_progress() for all
+
+Where the record is kept and how a damaged file is handled: :mod:`attnlib.exercises.progress`
+(``ATTNLIB_PROGRESS_FILE`` chooses the file).
 
 - :mod:`attnlib.exercises.why_attention`        chapter 1, "Why attention, by hand"
 - :mod:`attnlib.exercises.word_embeddings`      word embeddings (Part I)
@@ -21,8 +33,14 @@ One module per chapter, each with ``check_*`` functions and ``report()``::
 - :mod:`attnlib.exercises.pretrained_encoder` a real pretrained Transformer (Part III)
 - :mod:`attnlib.exercises.gpt`            decoder-only models: GPT (Part III)
 - :mod:`attnlib.exercises.core`           the shared machinery (cases, mistakes, diagnosis)
+- :mod:`attnlib.exercises.progress`       the record of what you have solved across the course
+
+(The function ``attnlib.exercises.progress`` shadows the module's name on the package; import
+the module's other names with ``from attnlib.exercises.progress import ...``.)
 """
 from attnlib.exercises import why_attention
 from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, Prediction
+from attnlib.exercises.progress import progress, reset_progress
 
-__all__ = ["why_attention", "Case", "Chapter", "CheckResult", "Exercise", "Mistake", "Prediction"]
+__all__ = ["why_attention", "Case", "Chapter", "CheckResult", "Exercise", "Mistake", "Prediction",
+           "progress", "reset_progress"]

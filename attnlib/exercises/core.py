@@ -575,19 +575,35 @@ def catalogue_problem(ex: Exercise | Prediction, mistake: Mistake) -> str:
 
 @dataclass
 class Chapter:
-    """The exercises of one chapter and the results recorded in this Python session."""
+    """The exercises of one chapter and the results recorded in this Python session.
+
+    Every check is also recorded in the learner's progress file (:mod:`attnlib.exercises.progress`),
+    under ``key``: by default the name of the module that made the chapter (``"positional_encoding"``
+    for ``attnlib/exercises/positional_encoding.py``), which stays the same when a title changes.
+    """
     title: str
     exercises: list
     results: dict = field(default_factory=dict)
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        from attnlib.exercises.progress import SessionResults, caller_module_key
+
+        self.key = self.key or caller_module_key()
+        # Setting results[name] directly (a module's extra check after a pass) amends the file's record.
+        self.results = SessionResults(self, self.results)
 
     def check(self, ex: Exercise | Prediction, fn) -> CheckResult:
-        """Check ``fn`` (a number for a :class:`Prediction`) against ``ex``, record the status (the latest check counts) and return it."""
+        """Check ``fn`` (a number for a :class:`Prediction`) against ``ex``, record the status (the latest check counts) and return it.
+
+        Whatever the kind of exercise, the result is also recorded in the progress file (solved once passed).
+        """
         try:
             result = run_check(ex, fn)
         except Exception as err:  # a checker must never crash a learner's notebook
             result = failed(ex, f"The checker itself failed ({type(err).__name__}: {err}). "
                                 "Your function may be fine; please report this.")
-        self.results[ex.name] = result.status
+        self.results.checked(ex.name, result.status)  # this session's status, and the progress file
         return result
 
     def report(self) -> None:
@@ -597,5 +613,6 @@ class Chapter:
         print(f"Exercises solved in this chapter: {len(names)} of {len(self.exercises)}{which}")
 
     def reset(self) -> None:
-        """Forget the recorded results (e.g. between tests)."""
+        """Forget this session's results (e.g. between tests); the progress file keeps its record
+        (``attnlib.exercises.reset_progress(key)`` clears that)."""
         self.results.clear()
