@@ -160,11 +160,11 @@ def load(path: Path | None = None) -> dict:
     """
     path = progress_file() if path is None else path
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return empty_record()
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
         why = schema_problem(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         why = f"not valid JSON: {err}"
@@ -256,10 +256,14 @@ def record(chapter, name: str, status: str, amend: bool = False) -> bool:
             results[name] = _updated(results.get(name), status, _now(), count=True)
         save(data, path)
         return True
-    except Exception as err:  # noqa: BLE001 - a checker must never crash a notebook
+    except OSError as err:
         _say("unwritable", path, f"could not record your result in {path} ({type(err).__name__}: {err}); "
                                  f"the checkers still work, but progress is not kept. Set {ENV} to a "
                                  "file you can write to keep it.")
+        return False
+    except Exception as err:  # noqa: BLE001 - a checker must never crash a notebook
+        _say("failed", path, f"recording your result in {path} failed ({type(err).__name__}: {err}); "
+                             "the checkers still work. Please report this.")
         return False
 
 
