@@ -13,9 +13,9 @@ import tempfile
 
 import pytest
 
-from attnlib.exercises.progress import ENV
+from attnlib.exercises.progress import ENV, TEMPORARY_PREFIX
 
-_PROGRESS_DIR = tempfile.mkdtemp(prefix="attnlib-test-progress-")
+_PROGRESS_DIR = tempfile.mkdtemp(prefix=TEMPORARY_PREFIX)
 os.environ[ENV] = os.path.join(_PROGRESS_DIR, "progress.json")
 atexit.register(shutil.rmtree, _PROGRESS_DIR, ignore_errors=True)
 

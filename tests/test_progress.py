@@ -21,7 +21,7 @@ import pytest
 
 import attnlib.exercises
 from attnlib.exercises import masking, positional_encoding, why_attention
-from attnlib.exercises.core import Chapter
+from attnlib.exercises.core import Chapter, Mistake, Prediction
 
 P = importlib.import_module("attnlib.exercises.progress")  # the package's `progress` is the function
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +73,8 @@ def test_location_follows_the_variable_then_xdg_then_home(tmp_path, monkeypatch)
 def test_the_test_session_never_uses_the_users_file():
     """tests/conftest.py points the variable into a temporary folder at import, for every test."""
     path = Path(os.environ[P.ENV])
-    assert path.parent.name.startswith("attnlib-test-progress-")
+    assert path.parent.name.startswith(P.TEMPORARY_PREFIX)
+    assert "temporary file of this run" in str(attnlib.exercises.progress())
     assert not str(path).startswith(str(Path.home() / ".local"))
 
 
@@ -125,6 +126,20 @@ def test_a_pass_the_chapter_takes_back_is_not_recorded_as_solved(record_file):
     assert entry["solved"] is True and entry["checks"] == 2
     masking.check_combined_mask(float_mask)  # solved before, so an amended later check keeps it solved
     assert _entry(record_file, "masking", "combined_mask")["solved"] is True
+
+
+def test_a_prediction_is_recorded_like_a_function(record_file):
+    """The other kind of exercise, a number to predict, goes through the same Chapter.check."""
+    cache = Prediction(name="cache bytes", question="How many bytes?", measure=lambda: 4096.0,
+                       mistakes=(Mistake("bits", "You counted bits.", lambda: 4096.0 * 8),), unit="bytes")
+    chapter = Chapter("Predictions", [cache], key="predicting")
+    assert chapter.check(cache, None).status == "unsolved"
+    assert _entry(record_file, "predicting", "cache bytes")["status"] == "unsolved"
+    assert chapter.check(cache, 4096 * 8).mistake == "bits"
+    assert _entry(record_file, "predicting", "cache bytes")["solved"] is False
+    assert chapter.check(cache, 4096).passed
+    entry = _entry(record_file, "predicting", "cache bytes")
+    assert entry["solved"] is True and entry["checks"] == 3
 
 
 def test_a_chapter_is_keyed_by_the_module_that_made_it(record_file):
@@ -352,7 +367,7 @@ def test_make_execute_kernels_record_into_a_temporary_file(tmp_path, monkeypatch
     out = "".join(o.get("text", "") for c in nbformat.read(notebook, as_version=4).cells
                   if c.cell_type == "code" for o in c.get("outputs", []))
     status, where = out.split()
-    assert status == "passed" and "attnlib-build-progress-" in where
+    assert status == "passed" and P.TEMPORARY_PREFIX in where
     assert not user_file.exists() and not Path(where).exists()  # the temporary folder is gone
     assert os.environ[P.ENV] == str(user_file)  # and the variable is restored
 

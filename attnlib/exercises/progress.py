@@ -52,6 +52,8 @@ from attnlib.exercises.core import PASSED, Chapter
 
 ENV = "ATTNLIB_PROGRESS_FILE"
 SCHEMA = 1
+# The folders the course's own runs record into start with this (progress() then says so, not where).
+TEMPORARY_PREFIX = "attnlib-temporary-progress-"
 
 # The chapters with exercises, in course order: the exercise module and the chapter's notebook
 # (relative to chapters/). The chapter's number is its notebook's prefix; its title and
@@ -201,7 +203,7 @@ def temporary_progress_file():
     Yields the file's path (it does not exist until something is recorded).
     """
     before = os.environ.get(ENV)
-    with tempfile.TemporaryDirectory(prefix="attnlib-build-progress-") as folder:
+    with tempfile.TemporaryDirectory(prefix=TEMPORARY_PREFIX) as folder:
         os.environ[ENV] = str(Path(folder) / "progress.json")
         try:
             yield Path(os.environ[ENV])
@@ -397,8 +399,13 @@ class Progress:
         return f"Exercises solved across the course: {self.solved} of {self.total}"
 
     def _footer(self) -> str:
-        return (f"Recorded on this machine only, in {self.path}. Start over with "
-                "attnlib.exercises.reset_progress() (all) or reset_progress('<chapter>') (one, by the key above).")
+        if self.path.parent.name.startswith(TEMPORARY_PREFIX):
+            where = ("in a temporary file of this run of the course's tools (make execute and the tests "
+                     "never read or write your own record)")
+        else:
+            where = f"on this machine only, in {self.path}"
+        return (f"Recorded {where}. Start over with attnlib.exercises.reset_progress() (all) "
+                "or reset_progress('<key>') (one chapter, by the key above).")
 
     def __repr__(self) -> str:
         rows = [("ch", "key", "chapter", "solved", "left", "notebook")]
