@@ -106,7 +106,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _say(kind: str, path: Path, message: str) -> None:
+def _say(kind: str, path: Path | None, message: str) -> None:
     """Print a one-line message about the progress file to stderr, once per session for ``kind``."""
     if (kind, str(path)) in _SAID:
         return
@@ -245,8 +245,9 @@ def record(chapter, name: str, status: str, amend: bool = False) -> bool:
     wrong dtype) sets the status again, and a pass taken back must not leave the exercise solved.
     Never raises: a problem with the file is said once and ``False`` returned.
     """
-    path = progress_file()
+    path = None
     try:
+        path = progress_file()
         data = load(path)
         results = data["chapters"].get(chapter.key, {}).get("results", {})
         data["chapters"][chapter.key] = {**_chapter_meta(chapter), "results": results}
@@ -258,8 +259,9 @@ def record(chapter, name: str, status: str, amend: bool = False) -> bool:
             results[name] = _updated(results.get(name), status, _now(), count=True)
         save(data, path)
         return True
-    except OSError as err:
-        _say("unwritable", path, f"could not record your result in {path} ({type(err).__name__}: {err}); "
+    except (OSError, RuntimeError, KeyError) as err:  # unwritable, or no home directory to put it in
+        where = f" in {path}" if path else ""
+        _say("unwritable", path, f"could not record your result{where} ({type(err).__name__}: {err}); "
                                  f"the checkers still work, but progress is not kept. Set {ENV} to a "
                                  "file you can write to keep it.")
         return False
