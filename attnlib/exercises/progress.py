@@ -225,15 +225,15 @@ def _chapter_meta(chapter) -> dict:
             "exercises": names, "total": len(names)}
 
 
-def _updated(entry: dict | None, status: str, now: str, count: bool) -> dict:
-    """``entry`` after a check with ``status``: solved once passed, and solved stays solved."""
+def _updated(entry: dict | None, status: str, now: str) -> dict:
+    """``entry`` after one more check, with ``status``: solved once passed, and solved stays solved."""
     entry = dict(entry or {"solved": False, "status": status, "checks": 0, "first_solved": None})
     passed = status == PASSED
     if passed and not entry.get("solved"):
         entry["first_solved"] = now
     entry["solved"] = bool(entry.get("solved")) or passed
     entry["status"], entry["last_checked"] = status, now
-    entry["checks"] = int(entry.get("checks", 0)) + (1 if count else 0)
+    entry["checks"] = int(entry.get("checks", 0)) + 1
     return entry
 
 
@@ -253,10 +253,10 @@ def record(chapter, name: str, status: str, amend: bool = False) -> bool:
         data["chapters"][chapter.key] = {**_chapter_meta(chapter), "results": results}
         slot = (str(path), chapter.key, name)
         if amend and slot in _BEFORE:
-            results[name] = _updated(_BEFORE[slot], status, _now(), count=True)
+            results[name] = _updated(_BEFORE[slot], status, _now())
         else:
             _BEFORE[slot] = results.get(name)
-            results[name] = _updated(results.get(name), status, _now(), count=True)
+            results[name] = _updated(results.get(name), status, _now())
         save(data, path)
         return True
     except (OSError, RuntimeError, KeyError) as err:  # unwritable, or no home directory to put it in
@@ -353,10 +353,11 @@ class ChapterProgress:
         """A link relative to a chapter notebook (or page): ``../<part>/<file><suffix>``."""
         if not self.notebook:
             return None
-        return "../" + str(Path(self.notebook).relative_to("chapters").with_suffix(suffix))
+        return "../" + Path(self.notebook).relative_to("chapters").with_suffix(suffix).as_posix()
 
 
 def _chapter_progress(key: str, notebook: str | None, stored: dict) -> ChapterProgress:
+    """A chapter's line: its title and exercises from its module (else as stored), its solved ones as stored."""
     chapter = _module_chapter(key) if notebook else None
     if chapter is not None:
         title, names = chapter.title, tuple(e.name for e in chapter.exercises)
