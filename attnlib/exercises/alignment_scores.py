@@ -1,22 +1,32 @@
-"""Checkers for the chapter "Alignment scores and softmax": additive scores, softmax Jacobian.
+"""Checkers for the chapter "Alignment scores and softmax": additive scores, softmax Jacobian, and a
+prediction of how large unscaled dot-product scores are.
 
 In a notebook::
 
     from attnlib.exercises import alignment_scores as ex
     ex.check_additive_scores(my_additive_scores)  # (q, k, W_q, W_k, v) -> (..., L_q, L_k)
     ex.check_softmax_jacobian(my_softmax_jacobian)  # (x) -> (..., n, n)
+    ex.check_score_std(my_score_std)                # a number, or a function returning it
     ex.report()
 
 Each check returns a :class:`~attnlib.exercises.core.CheckResult` whose text is the verdict.
+
+The third is a :class:`~attnlib.exercises.core.Prediction` ("predict, then run"): the standard
+deviation of the unscaled score q . k for q, k with independent standard-normal entries at
+d_k = 256. ``measure()`` computes it as the chapter does, with ``dot_product_variance`` on 20,000
+seeded pairs (sampling error about 0.5 %, so a prediction within 5 % passes). The catalogue: the
+variance d_k given for the standard deviation, no growth with d_k (1, the scaled score's), the
+variances of q_i and k_i added (sqrt(2 d_k)), the standard deviation of the MEAN of the products
+(1/sqrt(d_k)), and the mean of the scores (0).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
-from attnlib.numpy import additive_scores, softmax, softmax_jacobian
+from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, Prediction, failed
+from attnlib.numpy import additive_scores, dot_product_variance, softmax, softmax_jacobian
 
-__all__ = ["check_additive_scores", "check_softmax_jacobian", "report", "reset"]
+__all__ = ["check_additive_scores", "check_softmax_jacobian", "check_score_std", "report", "reset"]
 
 
 # ----------------------------------------------------------------------------- cases
@@ -141,7 +151,52 @@ JACOBIAN = Exercise(
                  "axis=-1 with keepdims=True, build diag(p) as p[..., :, None] * np.eye(n) and p p^T as "
                  "p[..., :, None] * p[..., None, :] (np.outer and np.diag work on 1-D arrays only).")
 
-_CHAPTER = Chapter("Alignment scores and softmax", [ADDITIVE, JACOBIAN])
+
+# ----------------------------------------------------------------------------- a prediction
+
+STD_D_K, STD_SAMPLES, STD_SEED = 256, 20_000, 256  # the question's d_k; the pairs and seed measured
+
+
+def _measure_score_std() -> float:
+    """Standard deviation of q . k over STD_SAMPLES seeded pairs at d_k = STD_D_K (about 0.15 s).
+
+    The chapter's measurement, ``dot_product_variance``, on its own generator, so that the learner's
+    random state is left alone and every check measures the same value.
+    """
+    var_dot, _ = dot_product_variance([STD_D_K], n_samples=STD_SAMPLES, rng=np.random.default_rng(STD_SEED))
+    return float(np.sqrt(var_dot[0]))
+
+
+SCORE_STD = Prediction(
+    name="score std",
+    question=(f"what is the standard deviation of the unscaled score q . k when q and k have "
+              f"d_k = {STD_D_K} independent entries of mean 0 and variance 1?"),
+    measure=_measure_score_std, rtol=0.05,
+    hint="Each product q_i k_i has mean 0 and variance E[q_i^2] E[k_i^2] = 1; the d_k products are "
+         "uncorrelated, so their variances add up. The standard deviation is the square root of the "
+         "variance.",
+    explanation=(f"Var(q . k) = d_k = {STD_D_K}, so its standard deviation is sqrt({STD_D_K}) = "
+                 f"{STD_D_K ** 0.5:g}: a typical unscaled score is {STD_D_K ** 0.5:g}, and dividing by "
+                 "sqrt(d_k) brings it back to 1."),
+    mistakes=(
+        Mistake("variance", f"That is the variance, Var(q . k) = d_k = {STD_D_K}. The question asks for "
+                "the standard deviation, its square root.", lambda: float(STD_D_K)),
+        Mistake("no_growth", "That is the standard deviation of the SCALED score q . k / sqrt(d_k). The "
+                "unscaled score is a sum of d_k terms, and it grows with d_k: that growth is why the "
+                "Transformer scales.", lambda: 1.0),
+        Mistake("variances_added", "You added the variances of q_i and k_i, Var(q_i k_i) = 1 + 1 = 2. "
+                "Variances add for a SUM of independent variables; for a product of independent "
+                "zero-mean variables they multiply: Var(q_i k_i) = 1 x 1 = 1.",
+                lambda: float(np.sqrt(2 * STD_D_K))),
+        Mistake("mean_of_products", "That is the standard deviation of the MEAN of the d_k products, "
+                "which shrinks like 1/sqrt(d_k). The dot product is their SUM: its variance is d_k "
+                "times theirs, not 1/d_k.", lambda: float(1 / np.sqrt(STD_D_K))),
+        Mistake("mean", "That is the mean of q . k (0: positive and negative products cancel on "
+                "average). The standard deviation measures how far a typical score is from 0.",
+                lambda: 0.0),
+    ))
+
+_CHAPTER = Chapter("Alignment scores and softmax", [ADDITIVE, JACOBIAN, SCORE_STD])
 
 
 def check_additive_scores(fn) -> CheckResult:
@@ -155,6 +210,26 @@ def check_additive_scores(fn) -> CheckResult:
 def check_softmax_jacobian(fn) -> CheckResult:
     """Check ``fn(x)`` -> the Jacobian ``diag(p) - p p^T`` of ``p = softmax(x)``, shape (..., n, n)."""
     return _CHAPTER.check(JACOBIAN, fn)
+
+
+def check_score_std(prediction) -> CheckResult:
+    """Check a predicted standard deviation of the unscaled score q . k at d_k = 256.
+
+    ``prediction`` is the number, or a function of no arguments that returns it (the notebook's
+    stub is such a function: a learner copy's checkers are handed stubs that raise
+    NotImplementedError). It passes within 5 % of what :func:`_measure_score_std` measures.
+    """
+    if callable(prediction):
+        try:
+            prediction = prediction()
+        except NotImplementedError:
+            prediction = None  # unsolved: the checker repeats the question
+        except Exception as err:  # noqa: BLE001 - say what went wrong, never crash the notebook
+            result = failed(SCORE_STD, f"Calling your function raised {type(err).__name__}: {err}. It "
+                                       "should just return your predicted number.")
+            _CHAPTER.results[SCORE_STD.name] = result.status
+            return result
+    return _CHAPTER.check(SCORE_STD, prediction)
 
 
 def report() -> None:

@@ -5,9 +5,17 @@ In a notebook::
     from attnlib.exercises import masking as ex
     ex.check_combined_mask(my_combined_mask)      # my_combined_mask(lengths, max_len) -> (B, L, L)
     ex.check_masked_attention(my_masked_attention)  # (Q, K, V, lengths, causal) -> (B, L_q, d_v)
+    ex.check_allowed_pairs(my_allowed_pairs)      # a number, or a function returning it
     ex.report()
 
 Each check returns a :class:`~attnlib.exercises.core.CheckResult` whose text is the verdict.
+
+The third is a :class:`~attnlib.exercises.core.Prediction` ("predict, then run"): how many
+(query, key) pairs the padding-and-causal self-attention mask allows for the explorer's batch, lengths
+(5, 3, 7) padded to 7. ``measure()`` builds the mask with attnlib as the chapter does and counts its
+True entries; a count is exact, so the prediction must be too. The catalogue: padded query rows
+blocked as well, the causal part or the padding left out, the diagonal blocked, the masks combined
+with OR, and every entry of the (3, 7, 7) array counted.
 """
 from __future__ import annotations
 
@@ -15,7 +23,18 @@ import math
 
 import numpy as np
 
-from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, failed, fresh, quietly
+from attnlib.exercises.core import (
+    Case,
+    Chapter,
+    CheckResult,
+    Exercise,
+    Mistake,
+    Prediction,
+    _number,
+    failed,
+    fresh,
+    quietly,
+)
 from attnlib.numpy import (
     causal_mask,
     combine_masks,
@@ -25,7 +44,7 @@ from attnlib.numpy import (
     softmax,
 )
 
-__all__ = ["check_combined_mask", "check_masked_attention", "report", "reset"]
+__all__ = ["check_combined_mask", "check_masked_attention", "check_allowed_pairs", "report", "reset"]
 
 # ----------------------------------------------------------------------------- references
 
@@ -208,7 +227,62 @@ MASKED_ATTENTION = Exercise(
          "softmax with -inf.",
     checked="self- and cross-attention, causal or not (also with L_q != L_k), with an empty sequence")
 
-_CHAPTER = Chapter("Scaled dot-product attention and masking", [COMBINED_MASK, MASKED_ATTENTION])
+
+# ----------------------------------------------------------------------------- a prediction
+
+PAIRS_LENGTHS, PAIRS_MAX_LEN = (5, 3, 7), 7  # the explorer's batch
+
+
+def _count(*masks) -> float:
+    """True entries of the masks ANDed together, broadcast to the batch's (B, L, L)."""
+    B, L = len(PAIRS_LENGTHS), PAIRS_MAX_LEN
+    return float(np.broadcast_to(combine_masks(*masks), (B, L, L)).sum())
+
+
+def _pad():
+    return padding_mask(np.array(PAIRS_LENGTHS), PAIRS_MAX_LEN)  # (B, L): True = real token
+
+
+def _measure_allowed_pairs() -> float:
+    """True entries of the chapter's combined mask, padding (B, 1, L_k) AND causal (L, L)."""
+    return _count(_pad()[:, None, :], causal_mask(PAIRS_MAX_LEN))
+
+
+ALLOWED_PAIRS = Prediction(
+    name="allowed pairs",
+    question=(f"how many (query, key) pairs, summed over the batch, does the padding-and-causal "
+              f"self-attention mask allow for lengths {PAIRS_LENGTHS} padded to {PAIRS_MAX_LEN}? "
+              f"That is, how many of the mask's {len(PAIRS_LENGTHS) * PAIRS_MAX_LEN ** 2} entries are True?"),
+    measure=_measure_allowed_pairs, rtol=0.0, unit="pairs",
+    hint="Count one sequence of length n padded to L row by row: a real query i < n sees the keys "
+         "0..i (a staircase), a padded query i >= n sees the n real keys (padding is about keys only). "
+         "Then add the three sequences.",
+    explanation=("A sequence of length n padded to L gives n(n+1)/2 for its real rows plus (L - n) n "
+                 "for its padded rows: " + " + ".join(
+                     str(n * (n + 1) // 2 + (PAIRS_MAX_LEN - n) * n) for n in PAIRS_LENGTHS) + "."),
+    mistakes=(
+        Mistake("query_rows_blocked", "You blocked the padded query rows too. The padding mask is about "
+                "KEYS: a padded query may attend to the real keys (its output is ignored later), so each "
+                "of its rows allows the n real keys.",
+                lambda: _count(_pad()[:, None, :], _pad()[:, :, None], causal_mask(PAIRS_MAX_LEN))),
+        Mistake("no_padding", "You counted the causal staircase of all 7 rows for every sequence, padded "
+                "keys included. A key is allowed only where BOTH masks allow it: no padded key.",
+                lambda: _count(causal_mask(PAIRS_MAX_LEN))),
+        Mistake("no_causal", "You counted every real key for every query, future keys included. With the "
+                "causal part, query i sees only keys j <= i.",
+                lambda: _count(_pad()[:, None, :])),
+        Mistake("diagonal_blocked", "You left out the diagonal: the causal mask allows j <= i, so every "
+                "query sees itself too (if it is a real key).",
+                lambda: _count(_pad()[:, None, :], np.tril(np.ones((PAIRS_MAX_LEN,) * 2, bool), -1))),
+        Mistake("or_instead_of_and", "You counted the pairs that EITHER mask allows. A pair is allowed "
+                "only if both allow it: the masks combine with a logical and.",
+                lambda: float(np.sum(_pad()[:, None, :] | causal_mask(PAIRS_MAX_LEN)))),
+        Mistake("every_entry", "That is the size of the mask, B x L x L, all its entries. Count only the "
+                "True ones: real keys at or before each query.",
+                lambda: float(len(PAIRS_LENGTHS) * PAIRS_MAX_LEN ** 2)),
+    ))
+
+_CHAPTER = Chapter("Scaled dot-product attention and masking", [COMBINED_MASK, MASKED_ATTENTION, ALLOWED_PAIRS])
 
 
 def check_combined_mask(fn) -> CheckResult:
@@ -236,6 +310,45 @@ def check_masked_attention(fn) -> CheckResult:
     ``causal`` adds a causal mask. A query with no allowed key gets a zero output.
     """
     return _CHAPTER.check(MASKED_ATTENTION, fn)
+
+
+def check_allowed_pairs(prediction) -> CheckResult:
+    """Check a predicted count of allowed (query, key) pairs for lengths (5, 3, 7) padded to 7.
+
+    ``prediction`` is the number, or a function of no arguments that returns it (the notebook's
+    stub is such a function: a learner copy's checkers are handed stubs that raise
+    NotImplementedError). A count is exact: only the measured number passes.
+    """
+    if callable(prediction):
+        try:
+            prediction = prediction()
+        except NotImplementedError:
+            prediction = None  # unsolved: the checker repeats the question
+        except Exception as err:  # noqa: BLE001 - say what went wrong, never crash the notebook
+            result = failed(ALLOWED_PAIRS, f"Calling your function raised {type(err).__name__}: {err}. It "
+                                           "should just return your predicted number.")
+            _CHAPTER.results[ALLOWED_PAIRS.name] = result.status
+            return result
+    result = _CHAPTER.check(ALLOWED_PAIRS, prediction)
+    near_miss = _near_miss(prediction) if result.status == "failed" and result.mistake is None else ""
+    if near_miss:
+        result = failed(ALLOWED_PAIRS, near_miss)
+    return result
+
+
+def _near_miss(prediction) -> str:
+    """A clearer message than "too low by a factor of about 1" for a count that is not whole or just off."""
+    number, problem = _number(prediction)  # the checker's own reading of a prediction
+    if problem:
+        return ""  # not a single finite number: the checker's own message says so
+    if not number.is_integer():
+        return f"Your prediction {number:g} is not a whole number: count the True entries of the mask."
+    truth = _measure_allowed_pairs()
+    if abs(number - truth) <= 0.1 * truth:
+        way = "low" if number < truth else "high"
+        return (f"Your prediction {number:,.0f} is close but too {way} (within 10 %): recount one "
+                "sequence at a time, row by row (is one row, or one sequence, off by a few keys?).")
+    return ""
 
 
 def report() -> None:

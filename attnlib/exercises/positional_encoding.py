@@ -1,20 +1,25 @@
-"""Checkers for the chapter "Positional encoding": the sinusoidal table and RoPE.
+"""Checkers for the chapter "Positional encoding": the sinusoidal table, RoPE and ALiBi's biases.
 
 In a notebook::
 
     from attnlib.exercises import positional_encoding as ex
     ex.check_sinusoidal(my_sinusoidal)   # my_sinusoidal(num_positions, d_model) -> (P, d)
     ex.check_rope(my_rope)               # my_rope(x) -> x rotated, (..., L, d)
+    ex.check_alibi_bias(my_alibi_bias)   # my_alibi_bias(num_heads, L) -> (num_heads, L, L)
     ex.report()
+
+The ALiBi catalogue: the penalty added instead of subtracted, the offset i - j without its absolute
+value (future keys get a bonus), the slopes started at 2^0 = 1, the slopes 1/2, 1/4, ... that are
+right only for 8 heads, the slopes in reverse order, and the heads' axis last.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
-from attnlib.numpy.positional import rope, sinusoidal_positional_encoding
+from attnlib.numpy.positional import alibi_bias, rope, sinusoidal_positional_encoding
 
-__all__ = ["check_sinusoidal", "check_rope", "report", "reset"]
+__all__ = ["check_sinusoidal", "check_rope", "check_alibi_bias", "report", "reset"]
 
 
 # ----------------------------------------------------------------------------- sinusoidal
@@ -124,7 +129,66 @@ ROPE = Exercise(
          "out[..., 1::2] = e*sin + o*cos.",
     checked="batched and unbatched: shapes and values match")
 
-_CHAPTER = Chapter("Positional encoding", [SINUSOIDAL, ROPE])
+
+# ----------------------------------------------------------------------------- ALiBi
+
+def _alibi_cases():
+    # 8 heads is the chapter's example (there the slopes are 1/2, 1/4, ...); 4 and 16 heads tell the
+    # general 2^(-8h/n) from that special case; one position has bias 0 whatever the slopes.
+    return [Case((8, 6), "8 heads, 6 positions (the chapter's example)"),
+            Case((4, 5), "4 heads, 5 positions"),
+            Case((16, 3), "16 heads, 3 positions"),
+            Case((2, 4), "2 heads, 4 positions"),
+            Case((2, 1), "2 heads, a single position")]
+
+
+def _slopes(n, first=1, halving=False, reverse=False):
+    """The slopes a learner might compute for n heads; the defaults give 2^(-8h/n), h = 1..n."""
+    h = np.arange(first, first + n)
+    m = 2.0 ** -h if halving else 2.0 ** (-8.0 * h / n)
+    return m[::-1] if reverse else m
+
+
+def _alibi_variant(sign=-1.0, absolute=True, heads_last=False, **slopes):
+    def fn(n, L):
+        offset = np.arange(L)[:, None] - np.arange(L)[None, :]  # i - j: query i, key j
+        distance = np.abs(offset) if absolute else offset
+        bias = sign * _slopes(n, **slopes)[:, None, None] * distance
+        return np.moveaxis(bias, 0, -1) if heads_last else bias
+    return fn
+
+
+_ALIBI_MISTAKES = (
+    Mistake("positive", "Your biases are positive: ALiBi SUBTRACTS the penalty, -m_h |i - j|, so that "
+            "distant keys lose score. With +m_h |i - j| each query prefers the keys farthest away.",
+            _alibi_variant(sign=1.0)),
+    Mistake("no_absolute_value", "Your bias is -m_h (i - j) without the absolute value: keys after the "
+            "query (j > i) get a positive bonus that grows with distance. The bias is -m_h |i - j|, "
+            "the same penalty on both sides (a causal model only uses j <= i, where the two agree).",
+            _alibi_variant(absolute=False)),
+    Mistake("first_slope_one", "Your first head's slope is 1 = 2^0: the slopes are 2^(-8h/n) for "
+            "h = 1, ..., n, so the first is 2^(-8/n) and the last exactly 2^-8. Start h at 1, not 0.",
+            _alibi_variant(first=0)),
+    Mistake("halving_slopes", "Your slopes are 1/2, 1/4, 1/8, ...: that is the sequence for 8 heads only. "
+            "For n heads the slopes are 2^(-8h/n), h = 1, ..., n: they always end at 2^-8, so 4 heads "
+            "get 1/4, 1/16, 1/64, 1/256.", _alibi_variant(halving=True)),
+    Mistake("reversed_slopes", "Your slopes are in reverse order: head 0 must be the steepest, "
+            "2^(-8/n), and the last head the gentlest, 2^-8.", _alibi_variant(reverse=True)),
+    Mistake("heads_last", "Your heads are on the last axis, (L, L, num_heads). The bias is "
+            "(num_heads, L, L), one (L, L) matrix per head, so that it adds to scores of shape "
+            "(..., num_heads, L_q, L_k).", _alibi_variant(heads_last=True)),
+)
+
+ALIBI = Exercise(
+    name="ALiBi bias", call="fn(num_heads, L)", arg_names=("num_heads", "L"),
+    out_axes=("num_heads", "L_q", "L_k"), dims=lambda n, L: {"num_heads": n, "L_q": L, "L_k": L},
+    reference=lambda n, L: alibi_bias(n, L), cases=_alibi_cases, mistakes=_ALIBI_MISTAKES,
+    hint="slopes = 2.0 ** (-8 * np.arange(1, num_heads + 1) / num_heads), shape (num_heads,); "
+         "distance = np.abs(np.arange(L)[:, None] - np.arange(L)[None, :]), shape (L, L); "
+         "return -slopes[:, None, None] * distance.",
+    checked="2 to 16 heads, and a single position: shapes and values match")
+
+_CHAPTER = Chapter("Positional encoding", [SINUSOIDAL, ROPE, ALIBI])
 
 
 def check_sinusoidal(fn) -> CheckResult:
@@ -135,6 +199,14 @@ def check_sinusoidal(fn) -> CheckResult:
 def check_rope(fn) -> CheckResult:
     """Check ``fn(x) -> (..., L, d)``: RoPE at positions 0..L-1, pairs (2i, 2i+1), base 10000."""
     return _CHAPTER.check(ROPE, fn)
+
+
+def check_alibi_bias(fn) -> CheckResult:
+    """Check ``fn(num_heads, L) -> (num_heads, L, L)``: ALiBi's biases ``-m_h |i - j|``.
+
+    ``num_heads`` is a power of two; the slopes are ``m_h = 2^(-8h / num_heads)``, h = 1..num_heads.
+    """
+    return _CHAPTER.check(ALIBI, fn)
 
 
 def report() -> None:
