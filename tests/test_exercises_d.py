@@ -7,15 +7,17 @@ would write it, gets its own diagnosis; a stub is unsolved; report() counts the 
 """
 from __future__ import annotations
 
+import itertools
 import math
+import time
 
 import pytest
 import torch
 
-from attnlib.exercises import encoder_decoder
+from attnlib.exercises import encoder_decoder, gpt
 from attnlib.exercises.core import catalogue_problem
 
-MODULES = (encoder_decoder,)
+MODULES = (encoder_decoder, gpt)
 
 
 @pytest.fixture(autouse=True)
@@ -148,3 +150,82 @@ def test_smoothed_loss_per_token_losses_are_a_shape_problem():
                           epsilon / logits.shape[-1])
     result = encoder_decoder.check_smoothed_loss(not_averaged)
     assert result.status == "failed" and result.mistake is None and "shape" in result.message
+
+
+# ----------------------------------------------------------------------------- ch15: KV-cache memory (a prediction)
+
+def kv_bytes_by_formula():
+    """Derived from the checkpoint's recipe: K and V, per layer, (batch, heads, length, d_model / heads) float32."""
+    from attnlib.experiments.gpt import CHECKPOINT_RECIPE as r
+    assert gpt.KV_LENGTH <= r["block_size"]  # the prompt fits the learned positions
+    d_head = r["d_model"] // r["num_heads"]
+    return 2 * r["num_layers"] * gpt.KV_BATCH * r["num_heads"] * gpt.KV_LENGTH * d_head * 4
+
+
+def test_kv_cache_measure_equals_the_formula_and_the_question_numbers():
+    assert gpt.KV_CACHE.measure() == kv_bytes_by_formula() == 2 * 3 * 1 * 4 * 64 * 24 * 4 == 147_456
+
+
+def test_kv_cache_measure_is_cheap_and_leaves_the_learners_random_state_alone():
+    torch.manual_seed(123)
+    want = torch.rand(3)
+    torch.manual_seed(123)
+    start = time.perf_counter()
+    gpt.KV_CACHE.measure()
+    assert time.perf_counter() - start < 1.0
+    assert torch.equal(torch.rand(3), want)
+
+
+@pytest.mark.parametrize("answer", [147_456, 147_456.0, 2 * 3 * 64 * 96 * 4, lambda: 2 * 3 * 4 * 64 * 24 * 4,
+                                    lambda: 144 * 1024],
+                         ids=["int", "float", "via d_model", "function", "function, 144 KiB"])
+def test_kv_cache_right_answer_passes(answer):
+    result = gpt.check_kv_cache_bytes(answer)
+    assert result.passed, result.message
+
+
+KV_MISTAKES = {  # what a learner writes for each wrong reasoning
+    "keys_only": 3 * 1 * 4 * 64 * 24 * 4,
+    "one_layer": 2 * 1 * 4 * 64 * 24 * 4,
+    "bits": 2 * 3 * 1 * 4 * 64 * 24 * 32,
+    "d_model_per_head": 2 * 3 * 1 * 4 * 64 * 96 * 4,
+    "forgot_heads": 2 * 3 * 1 * 64 * 24 * 4,
+    "mebibytes": 0.14,
+}
+
+
+def test_kv_cache_catalogue_is_the_one_tested_here():
+    assert {m.name for m in gpt.KV_CACHE.mistakes} == set(KV_MISTAKES)
+
+
+@pytest.mark.parametrize("name", list(KV_MISTAKES))
+def test_kv_cache_each_wrong_prediction_is_named(name):
+    for value in (KV_MISTAKES[name], lambda: KV_MISTAKES[name]):
+        result = gpt.check_kv_cache_bytes(value)
+        assert result.status == "failed" and result.mistake == name, result.message
+    mistake = next(m for m in gpt.KV_CACHE.mistakes if m.name == name)
+    assert catalogue_problem(gpt.KV_CACHE, mistake) == ""
+
+
+def test_kv_cache_catalogued_values_differ_from_the_answer_and_from_each_other():
+    values = [kv_bytes_by_formula()] + [m.fn() for m in gpt.KV_CACHE.mistakes]
+    for a, b in itertools.combinations(values, 2):
+        assert abs(a - b) > 2 * gpt.KV_CACHE.rtol * max(abs(a), abs(b)), (a, b)
+
+
+def test_kv_cache_stub_and_no_number_are_unsolved_a_crash_is_explained(capsys):
+    assert gpt.check_kv_cache_bytes(_stub).status == "unsolved"
+    assert gpt.check_kv_cache_bytes(...).status == "unsolved"
+    assert gpt.check_kv_cache_bytes(lambda: None).status == "unsolved"
+    crashed = gpt.check_kv_cache_bytes(lambda: 1 / 0)
+    assert crashed.status == "failed" and "ZeroDivisionError" in crashed.message
+    gpt.report()
+    assert "0 of 3" in capsys.readouterr().out
+    gpt.check_kv_cache_bytes(147_456)
+    gpt.report()
+    assert "1 of 3 (kv_cache_bytes)" in capsys.readouterr().out
+
+
+def test_kv_cache_an_uncatalogued_miss_says_which_way_without_the_answer():
+    result = gpt.check_kv_cache_bytes(3 * 147_456)
+    assert result.mistake is None and "too high" in result.message and "147,456" not in result.message
