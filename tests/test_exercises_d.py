@@ -14,10 +14,10 @@ import time
 import pytest
 import torch
 
-from attnlib.exercises import encoder_decoder, gpt
+from attnlib.exercises import encoder_decoder, gpt, pretrained_encoder
 from attnlib.exercises.core import catalogue_problem
 
-MODULES = (encoder_decoder, gpt)
+MODULES = (encoder_decoder, gpt, pretrained_encoder)
 
 
 @pytest.fixture(autouse=True)
@@ -229,3 +229,99 @@ def test_kv_cache_stub_and_no_number_are_unsolved_a_crash_is_explained(capsys):
 def test_kv_cache_an_uncatalogued_miss_says_which_way_without_the_answer():
     result = gpt.check_kv_cache_bytes(3 * 147_456)
     assert result.mistake is None and "too high" in result.message and "147,456" not in result.message
+
+
+# ----------------------------------------------------------------------------- ch16: cosine top-k search
+
+def loop_cosine_top_k(queries, library, k):
+    """Cosine of every pair from Python sums, then the library sorted by it, largest first."""
+    def norm(row):
+        return math.sqrt(sum(float(x) ** 2 for x in row))
+    out = []
+    for q in queries:
+        cos = [sum(float(a) * float(b) for a, b in zip(q, row)) / (norm(q) * norm(row)) for row in library]
+        out.append(sorted(range(len(library)), key=lambda j: -cos[j])[:k])
+    return torch.tensor(out, dtype=torch.long)
+
+
+def learner_dot_product(queries, library, k):
+    return torch.argsort(queries @ library.T, dim=1, descending=True)[:, :k]
+
+
+def learner_least_similar(queries, library, k):
+    sims = torch.nn.functional.cosine_similarity(queries[:, None, :], library[None, :, :], dim=-1)
+    return torch.argsort(sims, dim=1)[:, :k]
+
+
+def learner_euclidean(queries, library, k):
+    dist = ((queries[:, None, :] - library[None, :, :]) ** 2).sum(-1).sqrt()
+    return torch.argsort(dist, dim=1)[:, :k]
+
+
+def learner_normalised_features(queries, library, k):
+    q = torch.nn.functional.normalize(queries, dim=0)
+    lib = torch.nn.functional.normalize(library, dim=0)
+    return (q @ lib.T).topk(k).indices
+
+
+def learner_values_not_indices(queries, library, k):
+    q = torch.nn.functional.normalize(queries, dim=1)
+    lib = torch.nn.functional.normalize(library, dim=1)
+    return (q @ lib.T).topk(k).values
+
+
+SEARCH_MISTAKES = {"dot_product": learner_dot_product, "least_similar": learner_least_similar,
+                   "euclidean": learner_euclidean, "normalised_features": learner_normalised_features,
+                   "values_not_indices": learner_values_not_indices}
+
+
+def test_cosine_top_k_loop_answer_passes():
+    result = pretrained_encoder.check_cosine_top_k(loop_cosine_top_k)
+    assert result.passed, result.message
+
+
+def test_cosine_top_k_other_right_answers_pass():
+    def unit_library_only(queries, library, k):  # a query's length does not change its ranking
+        return (queries @ torch.nn.functional.normalize(library, dim=-1).T).topk(k).indices
+
+    def distance_of_unit_vectors(queries, library, k):  # |a - b|^2 = 2 - 2 cos for unit vectors
+        q, lib = (torch.nn.functional.normalize(x, dim=-1) for x in (queries, library))
+        return torch.cdist(q, lib).topk(k, largest=False).indices
+
+    for fn in (unit_library_only, distance_of_unit_vectors):
+        assert pretrained_encoder.check_cosine_top_k(fn).passed, fn.__name__
+
+
+def test_cosine_top_k_catalogue_is_the_one_tested_here():
+    assert {m.name for m in pretrained_encoder.SEARCH.mistakes} == set(SEARCH_MISTAKES)
+
+
+@pytest.mark.parametrize("name", list(SEARCH_MISTAKES))
+def test_cosine_top_k_each_learner_mistake_is_named(name):
+    result = pretrained_encoder.check_cosine_top_k(SEARCH_MISTAKES[name])
+    assert result.status == "failed" and result.mistake == name, result.message
+    mistake = next(m for m in pretrained_encoder.SEARCH.mistakes if m.name == name)
+    assert catalogue_problem(pretrained_encoder.SEARCH, mistake) == ""
+
+
+def test_cosine_top_k_cases_need_the_normalisation():
+    """On every case but the one-query one, the raw dot product and the raw distance both rank wrongly."""
+    for case in pretrained_encoder.SEARCH.cases()[1:]:
+        q, lib, k = (torch.from_numpy(a) if hasattr(a, "shape") else a for a in case.args)
+        right = loop_cosine_top_k(q, lib, k)
+        assert not torch.equal(learner_dot_product(q, lib, k), right), case.label
+        assert not torch.equal(learner_euclidean(q, lib, k), right), case.label
+
+
+def test_cosine_top_k_stub_is_unsolved_and_report_counts_three(capsys):
+    assert pretrained_encoder.check_cosine_top_k(_stub).status == "unsolved"
+    pretrained_encoder.report()
+    assert "0 of 3" in capsys.readouterr().out
+    pretrained_encoder.check_cosine_top_k(loop_cosine_top_k)
+    pretrained_encoder.report()
+    assert "1 of 3 (cosine_top_k)" in capsys.readouterr().out
+
+
+def test_cosine_top_k_transposed_indices_are_a_shape_problem():
+    result = pretrained_encoder.check_cosine_top_k(lambda q, lib, k: loop_cosine_top_k(q, lib, k).T)
+    assert result.status == "failed" and result.mistake is None and "shape" in result.message
