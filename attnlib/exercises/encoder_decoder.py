@@ -1,10 +1,12 @@
-"""Checkers for the chapter "The encoder-decoder Transformer": the decoder's mask and the Noam schedule.
+"""Checkers for the chapter "The encoder-decoder Transformer": the decoder's mask, the Noam schedule
+and the label-smoothed loss.
 
 In a notebook::
 
     from attnlib.exercises import encoder_decoder as ex
     ex.check_decoder_mask(my_decoder_mask)   # (tgt_lengths (B,), T) -> bool (B, T, T), True = may attend
     ex.check_noam_rate(my_noam_rate)         # (step array, d_model, warmup) -> learning rates
+    ex.check_smoothed_loss(my_smoothed_loss) # (logits (B, T, V), targets (B, T), pad_id, epsilon) -> scalar
     ex.report()
 
 ``my_decoder_mask`` receives a torch LongTensor of lengths and an int and returns a boolean
@@ -14,7 +16,11 @@ triangle the wrong way round, the diagonal left out, padding applied to the quer
 of the keys, an off-by-one on the lengths, the inverted convention (True = hidden) and the
 additive one (0 and -inf); a mask with the right pattern but not of dtype ``torch.bool`` (a
 float or integer 0/1 tensor, a NumPy array) gets its own diagnosis. For the schedule, ``max`` for ``min``, the wrong
-warm-up exponent, a forgotten ``d_model`` factor, steps counted from 0.
+warm-up exponent, a forgotten ``d_model`` factor, steps counted from 0. For the label-smoothed
+loss (``my_smoothed_loss`` receives float64 logits, LongTensor targets and returns a scalar tensor
+or float): padding counted as tokens, padding zeroed but still in the divisor, a mean per sentence
+then over sentences, the factor ``1 - epsilon`` forgotten, ``epsilon`` spread over the ``V - 1``
+wrong tokens only, and the logits used as log-probabilities.
 """
 from __future__ import annotations
 
@@ -23,8 +29,9 @@ import torch
 
 from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, failed, fresh, quietly
 from attnlib.exercises.numpy_to_torch import _tensor_fn
+from attnlib.torch import sequence_cross_entropy
 
-__all__ = ["check_decoder_mask", "check_noam_rate", "report", "reset"]
+__all__ = ["check_decoder_mask", "check_noam_rate", "check_smoothed_loss", "report", "reset"]
 
 
 # ----------------------------------------------------------------------------- exercise 1
@@ -159,7 +166,85 @@ NOAM = Exercise(
          "step * warmup ** -1.5)",
     checked="warm-up, peak and decay, including a one-step warm-up")
 
-_CHAPTER = Chapter("The encoder-decoder Transformer", [DECODER_MASK, NOAM])
+
+# ----------------------------------------------------------------------------- exercise 3
+
+def _smoothed(logits, targets, pad_id, eps):
+    """The chapter's loss: ``sequence_cross_entropy`` (F.cross_entropy, ignore_index and label_smoothing)."""
+    return sequence_cross_entropy(logits, targets, pad_id, eps)
+
+
+def _token_losses(logits, targets, eps, on_right=None, off_right=None, log_p=None):
+    """-sum_v q_v log p_v at every position (B, T); q puts ``on_right`` on the target, ``off_right`` elsewhere."""
+    V = logits.shape[-1]
+    on_right = 1 - eps + eps / V if on_right is None else on_right
+    off_right = eps / V if off_right is None else off_right
+    onehot = torch.nn.functional.one_hot(targets, V).to(logits.dtype)
+    q = onehot * on_right + (1 - onehot) * off_right
+    log_p = logits.log_softmax(-1) if log_p is None else log_p
+    return -(q * log_p).sum(-1)
+
+
+def _mean_real(losses, targets, pad_id):
+    real = (targets != pad_id).to(losses.dtype)
+    return (losses * real).sum() / real.sum()
+
+
+def _loss_cases():
+    rng = np.random.default_rng(1414)
+
+    def batch(lengths, T, V, pad_id, scale=2.0):
+        ids = [i for i in range(V) if i != pad_id]
+        targets = np.full((len(lengths), T), pad_id, dtype=np.int64)
+        for b, n in enumerate(lengths):
+            targets[b, :n] = rng.choice(ids, size=n)
+        return rng.normal(size=(len(lengths), T, V)) * scale, targets
+
+    return [Case((*batch([5, 3], 5, 7, 0), 0, 0.1), "B=2, T=5, V=7, lengths 5 and 3, pad_id 0, epsilon 0.1"),
+            Case((*batch([6, 2, 4], 6, 5, 2, 3.0), 2, 0.2),
+                 "B=3, T=6, V=5, lengths 6, 2, 4, pad_id 2 (not 0), epsilon 0.2"),
+            Case((*batch([4], 4, 6, 0), 0, 0.1), "B=1, T=4, V=6, no padding, epsilon 0.1"),
+            Case((*batch([4, 1], 4, 6, 0), 0, 0.0), "B=2, T=4, V=6, lengths 4 and 1, epsilon 0 (plain cross-entropy)")]
+
+
+_LOSS_MISTAKES = (
+    Mistake("padding_counted", "Your loss counts the padded positions as tokens to predict (the pad id "
+            "as their target). Padding is not part of the target: ignore it, e.g. "
+            "F.cross_entropy(..., ignore_index=pad_id), or a mask targets != pad_id.",
+            lambda z, y, pad, eps: _token_losses(z, y, eps).mean()),
+    Mistake("divide_by_all", "You zeroed the loss of padded positions but divided by every position "
+            "(B * T). Divide by the number of *real* target tokens, (targets != pad_id).sum().",
+            lambda z, y, pad, eps: (_token_losses(z, y, eps) * (y != pad)).sum() / y.numel()),
+    Mistake("per_sentence_mean", "You averaged each sentence's tokens, then the sentences: a short "
+            "sentence's tokens then weigh more than a long one's. The loss is the mean over all real "
+            "tokens of the batch: sum every real token's loss, divide by their total number.",
+            lambda z, y, pad, eps: ((_token_losses(z, y, eps) * (y != pad)).sum(-1)
+                                    / (y != pad).sum(-1)).mean()),
+    Mistake("no_one_minus_eps", "Your smoothed target is onehot + epsilon / V: it sums to 1 + epsilon. "
+            "Scale the one-hot part down: q = (1 - epsilon) * onehot + epsilon / V.",
+            lambda z, y, pad, eps: _mean_real(_token_losses(z, y, eps, on_right=1 + eps / z.shape[-1]), y, pad)),
+    Mistake("eps_over_others", "You gave the right token exactly 1 - epsilon and spread epsilon over the "
+            "V - 1 other tokens. The chapter's label smoothing (and PyTorch's label_smoothing) mixes "
+            "with the uniform distribution over *all* V tokens: q = (1 - epsilon) * onehot + epsilon / V, "
+            "so the right token gets 1 - epsilon + epsilon / V.",
+            lambda z, y, pad, eps: _mean_real(_token_losses(z, y, eps, on_right=1 - eps,
+                                                            off_right=eps / (z.shape[-1] - 1)), y, pad)),
+    Mistake("logits_as_log_probs", "You multiplied q by the raw logits. Cross-entropy needs log-"
+            "probabilities: take logits.log_softmax(-1) first (not log(logits), not the softmax itself).",
+            lambda z, y, pad, eps: _mean_real(_token_losses(z, y, eps, log_p=z), y, pad)),
+)
+
+SMOOTHED_LOSS = Exercise(
+    name="smoothed_loss", call="fn(logits, targets, pad_id, epsilon)",
+    arg_names=("logits", "targets", "pad_id", "epsilon"), out_axes=(), dims=lambda *a: {},
+    reference=_tensor_fn(_smoothed), cases=_loss_cases,
+    mistakes=tuple(Mistake(m.name, m.message, _tensor_fn(m.fn), m.hint) for m in _LOSS_MISTAKES),
+    hint="q = (1 - epsilon) * F.one_hot(targets, V).to(logits.dtype) + epsilon / V; per token "
+         "-(q * logits.log_softmax(-1)).sum(-1) (B, T); real = targets != pad_id; return "
+         "(loss * real).sum() / real.sum().",
+    checked="padding ignored (another pad id too), mean over the batch's real tokens, epsilon 0 and > 0")
+
+_CHAPTER = Chapter("The encoder-decoder Transformer", [DECODER_MASK, NOAM, SMOOTHED_LOSS])
 
 
 def check_decoder_mask(fn) -> CheckResult:
@@ -185,6 +270,13 @@ def check_noam_rate(fn) -> CheckResult:
     """Check ``fn(step, d_model, warmup) -> d_model**-0.5 * min(step**-0.5, step * warmup**-1.5)``
     for a NumPy array of steps counted from 1."""
     return _CHAPTER.check(NOAM, fn)
+
+
+def check_smoothed_loss(fn) -> CheckResult:
+    """Check ``fn(logits, targets, pad_id, epsilon) -> scalar``: logits (B, T, V) float64, targets (B, T)
+    LongTensor; the mean over the real (non-pad) target tokens of ``-sum_v q_v log softmax(logits)_v``
+    with ``q = (1 - epsilon) onehot(target) + epsilon / V``."""
+    return _CHAPTER.check(SMOOTHED_LOSS, _tensor_fn(fn))
 
 
 def report() -> None:

@@ -1,10 +1,12 @@
-"""Checkers for the chapter "Decoder-only models: GPT": the sampling distribution and a cached attention step.
+"""Checkers for the chapter "Decoder-only models: GPT": the sampling distribution, a cached attention
+step, and a prediction of the KV cache's memory.
 
 In a notebook::
 
     from attnlib.exercises import gpt as ex
     ex.check_top_k_probs(my_top_k_probs)          # (logits, temperature, k) -> probabilities
     ex.check_cached_attention(my_cached_attention) # (q, K_past, V_past, k, v) -> output
+    ex.check_kv_cache_bytes(my_kv_cache_bytes)     # a number of bytes, or a function returning it
     ex.report()
 
 The learner's functions receive float64 torch tensors (and plain numbers) and return a tensor.
@@ -12,6 +14,12 @@ The catalogue holds the classic slips: multiplying by the temperature, keeping t
 logits, filtering after the softmax without renormalising; and, for the KV cache, forgetting to
 append the new key and value (the token cannot attend to itself), appending only one of them, or
 dropping the scaling.
+
+The third is a :class:`~attnlib.exercises.core.Prediction` ("predict, then run"): how many bytes
+the keys and values of the chapter's checkpoint GPT (3 layers, 4 heads of 24 features, float32)
+take in a KV cache after a 64-token prompt, batch 1. ``measure()`` fills an attnlib ``KVCache`` of
+that model and adds up its tensors' bytes. The catalogue: keys only, one layer only, bits instead
+of bytes, ``d_model`` used as every head's size, the heads forgotten, the answer in MiB.
 """
 from __future__ import annotations
 
@@ -20,10 +28,11 @@ import math
 import numpy as np
 import torch
 
-from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
+from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, Prediction, failed, unsolved
 from attnlib.exercises.numpy_to_torch import _tensor_fn
+from attnlib.torch import GPT
 
-__all__ = ["check_top_k_probs", "check_cached_attention", "report", "reset"]
+__all__ = ["check_top_k_probs", "check_cached_attention", "check_kv_cache_bytes", "report", "reset"]
 
 
 # ----------------------------------------------------------------------------- exercise 1
@@ -124,7 +133,83 @@ CACHED = Exercise(
          "w = torch.softmax(q @ K.transpose(-2, -1) / d_head ** 0.5, dim=-1); return w @ V.",
     checked="new key and value appended, scaled scores, batched over B and H")
 
-_CHAPTER = Chapter("Decoder-only models: GPT", [TOP_K, CACHED])
+
+# ----------------------------------------------------------------------------- exercise 3: a prediction
+
+KV_LENGTH, KV_BATCH = 64, 1  # the prompt the question is about: the checkpoint's whole context, one sequence
+
+
+def _checkpoint_sizes() -> dict:
+    """The checkpoint GPT's sizes that the cache depends on (from its recipe), and float32's bytes."""
+    from attnlib.experiments.gpt import CHECKPOINT_RECIPE as r
+
+    return {"layers": r["num_layers"], "heads": r["num_heads"], "d_model": r["d_model"],
+            "d_head": r["d_model"] // r["num_heads"], "bytes": torch.finfo(torch.float32).bits // 8}
+
+
+def _measure_kv_bytes() -> float:
+    """Bytes of the keys and values a KVCache of the checkpoint GPT holds after KV_LENGTH tokens.
+
+    A GPT of the checkpoint's recipe (its weights do not change the sizes) reads a seeded prompt of
+    shape (KV_BATCH, KV_LENGTH) with ``model.new_cache``; every layer's cached keys and values,
+    (batch, heads, length, d_head) each, are added up as numel * element_size.
+    """
+    from attnlib.data import char_corpus
+    from attnlib.experiments.gpt import CHECKPOINT_RECIPE as r
+
+    vocab = char_corpus().vocab_size
+    with torch.random.fork_rng(devices=[]):  # building a model draws weights: leave the learner's RNG alone
+        torch.manual_seed(0)
+        model = GPT(vocab, r["block_size"], r["d_model"], r["num_heads"], r["num_layers"],
+                    positions=r["positions"]).eval()
+    prompt = torch.randint(0, vocab, (KV_BATCH, KV_LENGTH), generator=torch.Generator().manual_seed(1517))
+    cache = model.new_cache(KV_BATCH, max_len=KV_LENGTH)
+    with torch.no_grad():
+        model(prompt, cache=cache)
+    return float(sum(t.numel() * t.element_size() for layer in cache.layers
+                     for t in (layer.keys[:, :, :layer.length], layer.values[:, :, :layer.length])))
+
+
+def _kv_formula(kv=2, layers=None, heads=None, d_head=None, bytes_per=None) -> float:
+    """kv x layers x batch x heads x length x d_head x bytes, with any factor replaced (for the mistakes)."""
+    c = _checkpoint_sizes()
+    return float(kv * (c["layers"] if layers is None else layers) * KV_BATCH
+                 * (c["heads"] if heads is None else heads) * KV_LENGTH
+                 * (c["d_head"] if d_head is None else d_head) * (c["bytes"] if bytes_per is None else bytes_per))
+
+
+_KV_HINT = ("Every layer caches a key tensor and a value tensor, each of shape (batch, heads, positions, d_head), "
+            "with d_head = d_model / heads, in every layer; a float32 is 4 bytes.")
+
+KV_CACHE = Prediction(
+    name="kv_cache_bytes",
+    question=("how many bytes do the keys and values in the KV cache of the checkpoint GPT (3 layers, d_model "
+              "96, 4 heads, float32) take after a 64-token prompt, batch 1?"),
+    measure=_measure_kv_bytes, unit="bytes", rtol=0.02, hint=_KV_HINT,
+    explanation=("Keys and values (2) x 3 layers x 1 sequence x 4 heads x 64 positions x 24 features x 4 bytes: "
+                 "heads x d_head = d_model, so the head count cancels and the cache grows as "
+                 "2 x layers x length x d_model numbers per sequence, linearly in the length."),
+    mistakes=(
+        Mistake("keys_only", "That is the keys alone. The cache holds the values too (attention needs both: "
+                "weights from q.K, output from the weighted V), so twice as much.",
+                lambda: _kv_formula(kv=1)),
+        Mistake("one_layer", "That is one layer's cache. Every layer has its own attention, so its own keys and "
+                "values: multiply by the number of layers (3).",
+                lambda: _kv_formula(layers=1)),
+        Mistake("bits", "That is the size in bits. A float32 is 32 bits = 4 bytes: count 4 bytes per number.",
+                lambda: _kv_formula(bytes_per=32)),
+        Mistake("d_model_per_head", "You gave every head d_model = 96 features. The heads split d_model: each "
+                "has d_head = 96 / 4 = 24, so heads x d_head = d_model.",
+                lambda: _kv_formula(d_head=_checkpoint_sizes()["d_model"])),
+        Mistake("forgot_heads", "You counted one head's d_head = 24 features per position. There are 4 heads, "
+                "each with its own keys and values: 4 x 24 = 96 = d_model numbers per position and layer.",
+                lambda: _kv_formula(heads=1)),
+        Mistake("mebibytes", "That is the size in MiB (the chapter's table prints MiB). The question asks for "
+                "bytes: multiply by 2**20.",
+                lambda: _kv_formula() / 2 ** 20),
+    ))
+
+_CHAPTER = Chapter("Decoder-only models: GPT", [TOP_K, CACHED, KV_CACHE])
 
 
 def check_top_k_probs(fn) -> CheckResult:
@@ -138,6 +223,29 @@ def check_cached_attention(fn) -> CheckResult:
     KV cache. ``q``, ``k``, ``v`` (B, H, 1, d_head) belong to the new token; ``K_past``, ``V_past``
     (B, H, n, d_head) are the cached keys and values."""
     return _CHAPTER.check(CACHED, _tensor_fn(fn))
+
+
+def check_kv_cache_bytes(prediction) -> CheckResult:
+    """Check a predicted number of bytes for the KV cache of the checkpoint GPT after 64 tokens, batch 1.
+
+    ``prediction`` is the number, or a function of no arguments that returns it (the notebook's stub
+    is such a function, raising NotImplementedError until it is written); it is compared with what
+    :func:`_measure_kv_bytes` measures on an attnlib ``KVCache``, within 2 %.
+    """
+    if callable(prediction):
+        try:
+            prediction = prediction()
+        except NotImplementedError:
+            result = unsolved(KV_CACHE, "Your function still raises NotImplementedError: make it return your "
+                                        "number of bytes.")
+        except Exception as err:  # noqa: BLE001 - say what went wrong, never crash the notebook
+            result = failed(KV_CACHE, f"Calling your function raised {type(err).__name__}: {err}. It should "
+                                      "just return your predicted number of bytes.")
+        else:
+            return _CHAPTER.check(KV_CACHE, prediction)
+        _CHAPTER.results[KV_CACHE.name] = result.status
+        return result
+    return _CHAPTER.check(KV_CACHE, prediction)
 
 
 def report() -> None:

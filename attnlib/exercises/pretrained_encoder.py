@@ -1,10 +1,11 @@
-"""Checkers for the chapter "A real pretrained Transformer": masked mean pooling and WordPiece.
+"""Checkers for the chapter "A real pretrained Transformer": masked mean pooling, WordPiece and search.
 
 In a notebook::
 
     from attnlib.exercises import pretrained_encoder as ex
     ex.check_mean_pooling(my_mean_pooling)   # (hidden (B, L, E), mask (B, L) of 0/1) -> (B, E)
     ex.check_wordpiece(my_wordpiece)         # (word, vocab) -> list of pieces
+    ex.check_cosine_top_k(my_cosine_top_k)   # (queries (Q, E), library (N, E), k) -> indices (Q, k)
     ex.report()
 
 ``check_mean_pooling`` passes float64 torch tensors (the mask as 0/1 integers, as a tokenizer's
@@ -12,16 +13,21 @@ In a notebook::
 vocabulary (a set of str) and expects a list of str; it recognises the classic slips: shortest
 match first, continuation pieces without ``##``, falling back to the un-prefixed entry when a
 ``##`` piece is missing inside a word, and marking only the unmatched rest as ``[UNK]``.
+``check_cosine_top_k`` passes float64 tensors of embeddings that are *not* unit length and expects
+a LongTensor of library indices, most similar first; its catalogue: the raw dot product, the k
+least similar, the Euclidean distance of the raw vectors, vectors normalised over the wrong axis
+(each feature over the sentences), and the similarities returned instead of the indices.
 """
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
 from attnlib.exercises.numpy_to_torch import _tensor_fn
 from attnlib.pretrained.wordpiece import wordpiece as _wordpiece  # the reference answer
 
-__all__ = ["check_mean_pooling", "check_wordpiece", "report", "reset"]
+__all__ = ["check_mean_pooling", "check_wordpiece", "check_cosine_top_k", "report", "reset"]
 
 
 # ----------------------------------------------------------------------------- exercise 1
@@ -206,7 +212,65 @@ WORDPIECE = Exercise(
          "['[UNK]']; else append it and set start = end.",
     checked="longest match first, '##' continuations (and no bare piece inside a word), whole-word [UNK]")
 
-_CHAPTER = Chapter("A real pretrained Transformer", [POOL, WORDPIECE])
+
+# ----------------------------------------------------------------------------- exercise 3
+
+def _unit(x, dim=-1):
+    return x / x.norm(dim=dim, keepdim=True)
+
+
+def _cosine_top_k(queries, library, k):
+    """Indices (Q, k) of the k library rows with the largest cosine similarity to each query, best first."""
+    return torch.topk(_unit(queries) @ _unit(library).T, k, dim=-1).indices
+
+
+def _search_cases():
+    rng = np.random.default_rng(1617)
+
+    def vectors(n, E, spread):
+        """n random directions with lengths from 1/spread to spread: lengths must not decide the ranking."""
+        x = rng.normal(size=(n, E))
+        return x / np.linalg.norm(x, axis=1, keepdims=True) * np.exp(rng.uniform(-np.log(spread), np.log(spread), (n, 1)))
+
+    return [Case((vectors(1, 4, 3), vectors(6, 4, 3), 2), "one query, a library of 6, E=4, k=2"),
+            Case((vectors(3, 5, 2), vectors(8, 5, 5), 3), "3 queries, a library of 8 of very different lengths, E=5, k=3"),
+            Case((vectors(2, 3, 2), vectors(5, 3, 3), 5), "2 queries, a library of 5, E=3, k=5 (the whole ranking)"),
+            Case((vectors(4, 6, 3) + 1.0, vectors(7, 6, 3) + 1.0, 1), "4 queries, a library of 7, E=6, k=1, "
+                                                                     "vectors off-centre (all roughly alike)")]
+
+
+_SEARCH_MISTAKES = (
+    Mistake("dot_product", "You ranked by the raw dot product, so a long library vector wins whatever its "
+            "direction. Cosine similarity compares directions only: scale every vector to unit length first "
+            "(x / x.norm(dim=-1, keepdim=True)). A query's own length does not change its ranking; each library "
+            "vector's length does.",
+            lambda q, lib, k: torch.topk(q @ lib.T, k, dim=-1).indices),
+    Mistake("least_similar", "Your indices are the k *least* similar library sentences. Rank by similarity "
+            "from the largest: torch.topk(scores, k, dim=-1) (largest=True, its default), or "
+            "torch.argsort(scores, descending=True).",
+            lambda q, lib, k: torch.topk(_unit(q) @ _unit(lib).T, k, dim=-1, largest=False).indices),
+    Mistake("euclidean", "You ranked by the Euclidean distance of the raw vectors. That mixes length with "
+            "direction; on unit vectors the nearest by distance is the most similar by cosine, but these are "
+            "not unit length: normalise first, or compute the cosine.",
+            lambda q, lib, k: torch.topk(torch.cdist(q, lib), k, dim=-1, largest=False).indices),
+    Mistake("normalised_features", "You normalised along the wrong axis (dim=0: each feature over the "
+            "sentences). Every sentence vector, one row, should get length 1: x.norm(dim=-1, keepdim=True).",
+            lambda q, lib, k: torch.topk(_unit(q, 0) @ _unit(lib, 0).T, k, dim=-1).indices),
+    Mistake("values_not_indices", "You returned the similarities themselves. The search asks *which* "
+            "library sentences: return the indices (torch.topk(...).indices), most similar first.",
+            lambda q, lib, k: torch.topk(_unit(q) @ _unit(lib).T, k, dim=-1).values),
+)
+
+SEARCH = Exercise(
+    name="cosine_top_k", call="fn(queries, library, k)", arg_names=("queries", "library", "k"),
+    out_axes=("Q", "k"), dims=lambda q, lib, k: {"Q": q.shape[0], "k": k, "N": lib.shape[0], "E": q.shape[1]},
+    reference=_tensor_fn(_cosine_top_k), cases=_search_cases,
+    mistakes=tuple(Mistake(m.name, m.message, _tensor_fn(m.fn), m.hint) for m in _SEARCH_MISTAKES),
+    hint="q = queries / queries.norm(dim=-1, keepdim=True), the same for library; scores = q @ lib.T (Q, N) "
+         "are the cosine similarities; return torch.topk(scores, k, dim=-1).indices.",
+    checked="cosine, not the dot product or the distance, of vectors of different lengths, best first, k=1 to N")
+
+_CHAPTER = Chapter("A real pretrained Transformer", [POOL, WORDPIECE, SEARCH])
 
 
 def check_mean_pooling(fn) -> CheckResult:
@@ -218,6 +282,12 @@ def check_mean_pooling(fn) -> CheckResult:
 def check_wordpiece(fn) -> CheckResult:
     """Check ``fn(word, vocab) -> list of str``: WordPiece's greedy longest-match-first split of one word."""
     return _CHAPTER.check(WORDPIECE, _as_ids(fn))
+
+
+def check_cosine_top_k(fn) -> CheckResult:
+    """Check ``fn(queries, library, k) -> indices (Q, k)``: for each row of ``queries`` (Q, E), the k rows
+    of ``library`` (N, E) with the largest cosine similarity, most similar first (vectors not unit length)."""
+    return _CHAPTER.check(SEARCH, _tensor_fn(fn))
 
 
 def report() -> None:
