@@ -77,7 +77,7 @@ def test_numpy_mask_gets_its_own_diagnosis():
 def test_a_failed_dtype_check_is_what_the_report_counts(capsys):
     ex.check_decoder_mask(lambda n, T: loop_mask(n, T).float())
     ex.report()
-    assert "0 of 2" in capsys.readouterr().out
+    assert "0 of 3" in capsys.readouterr().out
 
 
 def test_float_mask_message_is_true():

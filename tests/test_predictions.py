@@ -63,7 +63,7 @@ def test_no_prediction_yet_is_unsolved_and_repeats_the_question(value, word):
 
 
 @pytest.mark.parametrize("value, words", [("65536", "text"), (True, "truth value"),
-                                          (lambda: TRUE, "function"), ([1, 2], "2 numbers"),
+                                          ([1, 2], "2 numbers"),
                                           (float("nan"), "finite"), (object(), "object")])
 def test_not_a_number_is_explained(value, words):
     ex = _cache_prediction()
@@ -106,3 +106,20 @@ def test_report_counts_predictions(capsys):
     chapter.check(ex, TRUE)
     chapter.report()
     assert "1 of 1 (cache memory)" in capsys.readouterr().out
+
+
+def test_a_function_returning_the_number_is_called_and_a_stub_is_unsolved():
+    ex = _cache_prediction()
+    assert Chapter("c", [ex]).check(ex, lambda: TRUE).status == PASSED
+
+    def stub():
+        raise NotImplementedError
+    assert Chapter("c", [ex]).check(ex, stub).status == UNSOLVED
+    r = Chapter("c", [ex]).check(ex, lambda: 1 / 0)
+    assert r.status == "failed" and "ZeroDivisionError" in r.message
+
+
+def test_a_near_miss_is_told_in_percent():
+    ex = _cache_prediction()
+    r = Chapter("c", [ex]).check(ex, TRUE * 1.05)
+    assert "close, but too high" in r.message and "5%" in r.message

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, Prediction, failed
+from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, Prediction
 from attnlib.numpy import additive_scores, dot_product_variance, softmax, softmax_jacobian
 
 __all__ = ["check_additive_scores", "check_softmax_jacobian", "check_score_std", "report", "reset"]
@@ -219,16 +219,6 @@ def check_score_std(prediction) -> CheckResult:
     stub is such a function: a learner copy's checkers are handed stubs that raise
     NotImplementedError). It passes within 5 % of what :func:`_measure_score_std` measures.
     """
-    if callable(prediction):
-        try:
-            prediction = prediction()
-        except NotImplementedError:
-            prediction = None  # unsolved: the checker repeats the question
-        except Exception as err:  # noqa: BLE001 - say what went wrong, never crash the notebook
-            result = failed(SCORE_STD, f"Calling your function raised {type(err).__name__}: {err}. It "
-                                       "should just return your predicted number.")
-            _CHAPTER.results[SCORE_STD.name] = result.status
-            return result
     return _CHAPTER.check(SCORE_STD, prediction)
 
 

@@ -427,8 +427,6 @@ def _number(value) -> tuple[float | None, str]:
         return None, f"you gave {value!r}, a truth value; give a number"
     if isinstance(value, str):
         return None, f"you gave the text {value!r}; give a number, without quotes"
-    if callable(value):
-        return None, "you gave a function; give the number you predict (call nothing, compute nothing)"
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -455,10 +453,21 @@ def _fmt(x: float, unit: str = "") -> str:
 def check_prediction(ex: Prediction, value) -> CheckResult:
     """Compare the learner's predicted number with ``ex.measure()`` and explain a miss.
 
-    Order: no prediction yet (None or ``...``) is *unsolved*; not a number says so; within
+    ``value`` is the number, or a function of no arguments returning it (the notebook's stub, which
+    raises NotImplementedError until the learner writes it). Order: no prediction yet (None,
+    ``...``, a stub) is *unsolved*; not a number says so; within
     ``ex.rtol`` passes; a catalogued mistake's value is named; otherwise the miss is told as
     too high or too low and by what factor, without giving the number away.
     """
+    if callable(value):  # the notebook's stub is a function of no arguments that returns the number
+        try:
+            value = value()
+        except NotImplementedError:
+            return unsolved(ex, f"Your function still raises NotImplementedError: make it return your number. "
+                                f"{ex.question}")
+        except Exception as err:  # noqa: BLE001 - say what went wrong, never crash the notebook
+            return failed(ex, f"Calling your function raised {type(err).__name__}: {err}. It should just "
+                              "return your predicted number.")
     if value is None or value is Ellipsis:
         return unsolved(ex, f"Write your prediction as a number: {ex.question}")
     number, problem = _number(value)
@@ -483,7 +492,9 @@ def check_prediction(ex: Prediction, value) -> CheckResult:
         ratio = number / truth
         way = "too high" if ratio > 1 else "too low"
         factor = ratio if ratio > 1 else 1 / ratio
-        miss = f"Your prediction {_fmt(number, ex.unit)} is {way}, by a factor of about {factor:.2g}."
+        miss = (f"Your prediction {_fmt(number, ex.unit)} is close, but {way}: off by about "
+                f"{100 * (factor - 1):.2g}%." if factor < 1.1 else
+                f"Your prediction {_fmt(number, ex.unit)} is {way}, by a factor of about {factor:.2g}.")
     return failed(ex, miss)
 
 

@@ -28,7 +28,7 @@ import math
 import numpy as np
 import torch
 
-from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, Prediction, failed, unsolved
+from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, Prediction
 from attnlib.exercises.numpy_to_torch import _tensor_fn
 from attnlib.torch import GPT
 
@@ -232,19 +232,6 @@ def check_kv_cache_bytes(prediction) -> CheckResult:
     is such a function, raising NotImplementedError until it is written); it is compared with what
     :func:`_measure_kv_bytes` measures on an attnlib ``KVCache``, within 2 %.
     """
-    if callable(prediction):
-        try:
-            prediction = prediction()
-        except NotImplementedError:
-            result = unsolved(KV_CACHE, "Your function still raises NotImplementedError: make it return your "
-                                        "number of bytes.")
-        except Exception as err:  # noqa: BLE001 - say what went wrong, never crash the notebook
-            result = failed(KV_CACHE, f"Calling your function raised {type(err).__name__}: {err}. It should "
-                                      "just return your predicted number of bytes.")
-        else:
-            return _CHAPTER.check(KV_CACHE, prediction)
-        _CHAPTER.results[KV_CACHE.name] = result.status
-        return result
     return _CHAPTER.check(KV_CACHE, prediction)
 
 
