@@ -11,11 +11,13 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
-from attnlib.exercises import multi_head
+import attnlib.torch as atorch
+from attnlib.exercises import multi_head, numpy_to_torch
 from attnlib.exercises.core import PASSED, UNSOLVED, catalogue_problem
 
-MODULES = (multi_head,)
+MODULES = (multi_head, numpy_to_torch)
 
 
 @pytest.fixture(autouse=True)
@@ -161,10 +163,161 @@ def test_multi_head_report_counts_three(capsys):
     assert "3 of 3" in capsys.readouterr().out
 
 
+# ============================================================================= ch8: a gradient from autograd
+
+def loop_loss(q, k, v, mask, C):
+    """sum(attention(q, k, v, mask) * C) with Python floats, one query row at a time (nested lists in)."""
+    q, k, v, C = (np.asarray(a, dtype=float) for a in (q, k, v, C))
+    batch = q.shape[:-2]
+    mask = np.ones(batch + (q.shape[-2], k.shape[-2]), bool) if mask is None else \
+        np.broadcast_to(np.asarray(mask), batch + (q.shape[-2], k.shape[-2]))
+    d = q.shape[-1]
+    total = 0.0
+    for b in np.ndindex(*batch):
+        for i in range(q.shape[-2]):
+            allowed = [j for j in range(k.shape[-2]) if mask[b + (i, j)]]
+            s = {j: sum(q[b + (i, t)] * k[b + (j, t)] for t in range(d)) / math.sqrt(d) for j in allowed}
+            top = max(s.values())
+            z = sum(math.exp(x - top) for x in s.values())
+            for c in range(v.shape[-1]):
+                out = sum(math.exp(s[j] - top) / z * v[b + (j, c)] for j in allowed)
+                total += out * C[b + (i, c)]
+    return total
+
+
+def loop_query_gradient(q, k, v, mask, C, eps=1e-5):
+    """d loss / d q by central differences of loop_loss, one entry of q at a time."""
+    q = q.numpy().copy()
+    args = [None if a is None else a.numpy() for a in (k, v, mask, C)]
+    grad = np.zeros_like(q)
+    for idx in np.ndindex(*q.shape):
+        up, down = q.copy(), q.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        grad[idx] = (loop_loss(up, *args) - loop_loss(down, *args)) / (2 * eps)
+    return torch.from_numpy(grad)
+
+
+def autograd_query_gradient(q, k, v, mask, C):
+    """What the solution does: a leaf that requires grad, the summed loss, backward."""
+    q = q.detach().clone().requires_grad_(True)
+    out, _ = atorch.scaled_dot_product_attention(q, k, v, mask=mask)
+    (out * C).sum().backward()
+    return q.grad
+
+
+def test_query_gradient_loop_answer_passes():
+    r = numpy_to_torch.check_query_gradient(loop_query_gradient)
+    assert r.status == PASSED, r.message
+
+
+def test_query_gradient_autograd_answers_pass():
+    assert numpy_to_torch.check_query_gradient(autograd_query_gradient).passed
+
+    def with_grad(q, k, v, mask, C):
+        q = q.clone().requires_grad_(True)
+        out, _ = atorch.scaled_dot_product_attention(q, k, v, mask=mask, need_weights=False)
+        return torch.autograd.grad((out * C).sum(), q)[0]
+
+    assert numpy_to_torch.check_query_gradient(with_grad).passed
+
+
+def test_query_gradient_reference_is_the_chain_rule_autograd_agrees_with():
+    """The checker's reference (written out in NumPy) against torch's autograd on a fresh case."""
+    rng = np.random.default_rng(1)
+    q, k, v, C = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 5, 4)), rng.normal(size=(2, 5, 2)), \
+        rng.normal(size=(2, 3, 2))
+    mask = rng.random((2, 3, 5)) < 0.6
+    mask[..., 0] = True
+    want = autograd_query_gradient(*(torch.from_numpy(a) for a in (q, k, v, mask, C))).numpy()
+    np.testing.assert_allclose(numpy_to_torch._query_gradient(q, k, v, mask, C), want, atol=1e-12)
+
+
+def _hand_attention(q, k, v, mask, scale=True):
+    scores = q @ k.transpose(-2, -1)
+    if scale:
+        scores = scores / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v
+
+
+def g_loss_without_C(q, k, v, mask, C):
+    q = q.clone().requires_grad_(True)
+    out, _ = atorch.scaled_dot_product_attention(q, k, v, mask=mask)
+    out.sum().backward()
+    return q.grad
+
+
+def g_mean_loss(q, k, v, mask, C):
+    q = q.clone().requires_grad_(True)
+    loss = torch.mean(atorch.scaled_dot_product_attention(q, k, v, mask=mask)[0] * C)
+    loss.backward()
+    return q.grad
+
+
+def g_mask_not_passed(q, k, v, mask, C):
+    q = q.clone().requires_grad_(True)
+    out, _ = atorch.scaled_dot_product_attention(q, k, v)
+    (out * C).sum().backward()
+    return q.grad
+
+
+def g_no_scaling(q, k, v, mask, C):
+    q = q.clone().requires_grad_(True)
+    (_hand_attention(q, k, v, mask, scale=False) * C).sum().backward()
+    return q.grad
+
+
+def g_keys_gradient(q, k, v, mask, C):
+    k = k.clone().requires_grad_(True)
+    out, _ = atorch.scaled_dot_product_attention(q, k, v, mask=mask)
+    (out * C).sum().backward()
+    return k.grad
+
+
+GRADIENT_MISTAKES = {"loss_without_C": g_loss_without_C, "mean_loss": g_mean_loss,
+                     "mask_not_passed": g_mask_not_passed, "no_scaling": g_no_scaling,
+                     "keys_gradient": g_keys_gradient}
+
+
+def test_every_gradient_mistake_is_tested_here():
+    assert [m.name for m in numpy_to_torch.GRADIENT.mistakes] == list(GRADIENT_MISTAKES)
+
+
+@pytest.mark.parametrize("name", list(GRADIENT_MISTAKES))
+def test_query_gradient_learner_mistake_gets_its_diagnosis(name):
+    r = numpy_to_torch.check_query_gradient(GRADIENT_MISTAKES[name])
+    assert r.status == "failed" and r.mistake == name, r.message
+    assert "\nHint: " in r.message
+
+
+def test_query_gradient_stub_is_unsolved_and_a_missing_leaf_is_explained():
+    assert numpy_to_torch.check_query_gradient(stub).status == UNSOLVED
+
+    def no_leaf(q, k, v, mask, C):  # forgot requires_grad: backward has nothing to differentiate
+        out, _ = atorch.scaled_dot_product_attention(q, k, v, mask=mask)
+        (out * C).sum().backward()
+        return q.grad
+
+    r = numpy_to_torch.check_query_gradient(no_leaf)
+    assert r.status == "failed" and "requires_grad_(True)" in r.message, r.message
+    assert numpy_to_torch.check_query_gradient(lambda q, k, v, mask, C: None).status == UNSOLVED
+
+
+def test_numpy_to_torch_report_counts_three(capsys):
+    from attnlib.torch import merge_heads
+    numpy_to_torch.check_batched_attention(lambda q, k, v, m: atorch.scaled_dot_product_attention(q, k, v, m)[0])
+    numpy_to_torch.check_merge_heads(merge_heads)
+    numpy_to_torch.check_query_gradient(autograd_query_gradient)
+    numpy_to_torch.report()
+    assert "3 of 3" in capsys.readouterr().out
+
+
 # ============================================================================= the catalogues of chapters 7-10
 
 def _new_exercises():
-    return [multi_head.WINNING_HEAD]
+    return [multi_head.WINNING_HEAD, numpy_to_torch.GRADIENT]
 
 
 @pytest.mark.parametrize("exercise", _new_exercises(), ids=lambda e: e.name)
