@@ -14,10 +14,10 @@ import pytest
 import torch
 
 import attnlib.torch as atorch
-from attnlib.exercises import multi_head, numpy_to_torch
+from attnlib.exercises import bottleneck, multi_head, numpy_to_torch
 from attnlib.exercises.core import PASSED, UNSOLVED, catalogue_problem
 
-MODULES = (multi_head, numpy_to_torch)
+MODULES = (multi_head, numpy_to_torch, bottleneck)
 
 
 @pytest.fixture(autouse=True)
@@ -314,10 +314,100 @@ def test_numpy_to_torch_report_counts_three(capsys):
     assert "3 of 3" in capsys.readouterr().out
 
 
+# ============================================================================= ch9: the fixed-length vector
+
+def loop_summary(states, lengths):
+    """[forward at the last real position; backward at position 0], copied number by number."""
+    B, _, two_H = states.shape
+    H = two_H // 2
+    out = torch.zeros(B, two_H, dtype=states.dtype)
+    for b in range(B):
+        last = int(lengths[b]) - 1
+        for f in range(H):
+            out[b, f] = states[b, last, f]           # the forward direction has read x_1 .. x_n
+            out[b, H + f] = states[b, 0, H + f]      # the backward direction has read x_n .. x_1
+    return out
+
+
+def test_summary_loop_answer_passes():
+    r = bottleneck.check_summary(loop_summary)
+    assert r.status == PASSED, r.message
+
+
+def test_summary_reference_is_the_encoders_own_final_state():
+    """On the real encoder's case, the reference equals GRUEncoder's `final` (from the GRU's h_n)."""
+    from attnlib.torch import GRUEncoder
+    torch.manual_seed(3)
+    encoder = GRUEncoder(10, 4, 5, bidirectional=True).double()
+    lengths = torch.tensor([7, 2, 4, 7])
+    src = torch.randint(4, 10, (4, 7)).masked_fill(torch.arange(7)[None] >= lengths[:, None], 0)
+    with torch.no_grad():
+        states, final = encoder(src, lengths)
+    np.testing.assert_allclose(bottleneck._summary(states.numpy(), lengths.numpy()), final.numpy(), atol=1e-12)
+    case = bottleneck._summary_cases()[0]
+    assert bool((case.args[0][1, 3:] == 0).all())   # the GRU case has real padding (zeros)
+
+
+def s_last_column(states, lengths):
+    return states[:, -1]
+
+
+def s_forward_last_column(states, lengths):
+    H = states.shape[-1] // 2
+    return torch.cat([states[:, -1, :H], states[:, 0, H:]], dim=-1)
+
+
+def s_both_at_last_real(states, lengths):
+    return states[torch.arange(len(states)), lengths - 1]
+
+
+def s_both_at_first(states, lengths):
+    return states[:, 0, :]
+
+
+def s_backward_first(states, lengths):
+    H = states.shape[-1] // 2
+    return torch.cat([states[:, 0, H:], states[torch.arange(len(states)), lengths - 1, :H]], dim=-1)
+
+
+def s_mean_of_states(states, lengths):
+    return states.sum(dim=1) / lengths[:, None]
+
+
+SUMMARY_MISTAKES = {"last_column": s_last_column, "forward_last_column": s_forward_last_column,
+                    "both_at_last_real": s_both_at_last_real, "both_at_first": s_both_at_first,
+                    "backward_first": s_backward_first, "mean_of_states": s_mean_of_states}
+
+
+def test_every_summary_mistake_is_tested_here():
+    assert [m.name for m in bottleneck.SUMMARY.mistakes] == list(SUMMARY_MISTAKES)
+
+
+@pytest.mark.parametrize("name", list(SUMMARY_MISTAKES))
+def test_summary_learner_mistake_gets_its_diagnosis(name):
+    r = bottleneck.check_summary(SUMMARY_MISTAKES[name])
+    assert r.status == "failed" and r.mistake == name, r.message
+    assert "\nHint: " in r.message
+
+
+def test_summary_stub_is_unsolved_and_an_off_by_one_is_explained():
+    assert bottleneck.check_summary(stub).status == UNSOLVED
+    r = bottleneck.check_summary(lambda states, lengths: states[torch.arange(len(states)), lengths])
+    assert r.status == "failed" and "IndexError" in r.message and "lengths - 1" in r.message
+
+
+def test_bottleneck_report_counts_three(capsys):
+    bottleneck.check_exact_match(lambda p, t, pad: torch.from_numpy(bottleneck._exact_match(p.numpy(), t.numpy(), pad)))
+    bottleneck.check_context(lambda s, v, m: torch.from_numpy(bottleneck._context(s.numpy(), v.numpy(), m.numpy())))
+    bottleneck.check_summary(loop_summary)
+    bottleneck.report()
+    assert "3 of 3" in capsys.readouterr().out
+
+
 # ============================================================================= the catalogues of chapters 7-10
 
 def _new_exercises():
-    return [multi_head.WINNING_HEAD, numpy_to_torch.GRADIENT]
+    return [multi_head.WINNING_HEAD, numpy_to_torch.GRADIENT, bottleneck.SUMMARY]
 
 
 @pytest.mark.parametrize("exercise", _new_exercises(), ids=lambda e: e.name)
