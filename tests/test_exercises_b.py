@@ -14,10 +14,10 @@ import pytest
 import torch
 
 import attnlib.torch as atorch
-from attnlib.exercises import bottleneck, multi_head, numpy_to_torch
+from attnlib.exercises import bahdanau, bottleneck, multi_head, numpy_to_torch
 from attnlib.exercises.core import PASSED, UNSOLVED, catalogue_problem
 
-MODULES = (multi_head, numpy_to_torch, bottleneck)
+MODULES = (multi_head, numpy_to_torch, bottleneck, bahdanau)
 
 
 @pytest.fixture(autouse=True)
@@ -404,10 +404,113 @@ def test_bottleneck_report_counts_three(capsys):
     assert "3 of 3" in capsys.readouterr().out
 
 
+# ============================================================================= ch10: annotations from two GRUs
+
+def loop_annotations(forward, backward_reversed, lengths):
+    """Position j of a source of n tokens gets the backward run's step n - 1 - j; zeros at padding."""
+    B, L, H = forward.shape
+    out = torch.zeros(B, L, 2 * H, dtype=forward.dtype)
+    for b in range(B):
+        n = int(lengths[b])
+        for j in range(L):
+            for f in range(H):
+                out[b, j, f] = forward[b, j, f]
+                if j < n:
+                    out[b, j, H + f] = backward_reversed[b, n - 1 - j, f]
+    return out
+
+
+def test_annotations_loop_answer_passes():
+    r = bahdanau.check_annotations(loop_annotations)
+    assert r.status == PASSED, r.message
+
+
+def test_annotations_of_two_one_direction_grus_are_the_packed_bidirectional_states():
+    """The task's definition, checked on a GRU of its own: the loop answer rebuilds what packing gives."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    torch.manual_seed(4)
+    B, L, E, H = 4, 7, 3, 2
+    lengths = torch.tensor([7, 1, 4, 5])
+    both = torch.nn.GRU(E, H, batch_first=True, bidirectional=True).double()
+    one_way = torch.nn.GRU(E, H, batch_first=True).double()
+    x = torch.randn(B, L, E, dtype=torch.float64)
+    with torch.no_grad():
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            getattr(one_way, name).copy_(getattr(both, name + "_reverse"))
+        packed, _ = both(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+        states, _ = pad_packed_sequence(packed, batch_first=True, total_length=L)
+        x_rev = torch.stack([torch.cat([x[b, :n].flip(0), x[b, n:]]) for b, n in enumerate(lengths.tolist())])
+        backward_reversed, _ = one_way(x_rev)
+    assert (backward_reversed[1, 1:] != 0).any()          # the one-way run goes on over the padding
+    rebuilt = loop_annotations(states[..., :H], backward_reversed, lengths)
+    torch.testing.assert_close(rebuilt, states, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(bahdanau._annotations(states[..., :H].numpy(), backward_reversed.numpy(),
+                                                     lengths.numpy()), states.numpy(), atol=1e-12)
+
+
+def test_annotations_cases_have_junk_after_the_reversed_sources():
+    for case in bahdanau._annotation_cases():
+        forward, backward_reversed, lengths = case.args
+        pad = np.arange(forward.shape[1])[None, :] >= lengths[:, None]
+        assert not forward[pad].any()
+        if pad.any():
+            assert np.abs(backward_reversed[pad]).min() > 0
+
+
+def _in_place(backward_reversed, lengths, fill):
+    backward = fill.clone()
+    for b, n in enumerate(lengths.tolist()):
+        backward[b, :n] = backward_reversed[b, :n].flip(0)
+    return backward
+
+
+def a_flipped_whole_width(forward, backward_reversed, lengths):
+    return torch.cat([forward, torch.flip(backward_reversed, dims=[1])], dim=-1)
+
+
+def a_not_reversed(forward, backward_reversed, lengths):
+    return torch.cat([forward, backward_reversed], dim=-1)
+
+
+def a_backward_first(forward, backward_reversed, lengths):
+    return torch.cat([_in_place(backward_reversed, lengths, torch.zeros_like(backward_reversed)), forward], -1)
+
+
+def a_padding_kept(forward, backward_reversed, lengths):
+    return torch.cat([forward, _in_place(backward_reversed, lengths, backward_reversed)], dim=-1)
+
+
+ANNOTATION_MISTAKES = {"flipped_whole_width": a_flipped_whole_width, "not_reversed": a_not_reversed,
+                       "backward_first": a_backward_first, "padding_kept": a_padding_kept}
+
+
+def test_every_annotation_mistake_is_tested_here():
+    assert [m.name for m in bahdanau.ANNOTATIONS.mistakes] == list(ANNOTATION_MISTAKES)
+
+
+@pytest.mark.parametrize("name", list(ANNOTATION_MISTAKES))
+def test_annotations_learner_mistake_gets_its_diagnosis(name):
+    r = bahdanau.check_annotations(ANNOTATION_MISTAKES[name])
+    assert r.status == "failed" and r.mistake == name, r.message
+    assert "\nHint: " in r.message
+
+
+def test_annotations_stub_is_unsolved():
+    assert bahdanau.check_annotations(stub).status == UNSOLVED
+
+
+def test_bahdanau_report_counts_three(capsys):
+    bahdanau.check_step_weights(lambda *a: torch.from_numpy(bahdanau._step_weights(*(t.numpy() for t in a))))
+    bahdanau.check_context(lambda *a: torch.from_numpy(bahdanau._context(*(t.numpy() for t in a))))
+    bahdanau.check_annotations(loop_annotations)
+    bahdanau.report()
+    assert "3 of 3" in capsys.readouterr().out
+
+
 # ============================================================================= the catalogues of chapters 7-10
 
 def _new_exercises():
-    return [multi_head.WINNING_HEAD, numpy_to_torch.GRADIENT, bottleneck.SUMMARY]
+    return [multi_head.WINNING_HEAD, numpy_to_torch.GRADIENT, bottleneck.SUMMARY, bahdanau.ANNOTATIONS]
 
 
 @pytest.mark.parametrize("exercise", _new_exercises(), ids=lambda e: e.name)
