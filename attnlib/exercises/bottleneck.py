@@ -1,23 +1,33 @@
-"""Checkers for "The fixed-length bottleneck, measured": exact match with padding, and the masked context.
+r"""Checkers for "The fixed-length bottleneck, measured": exact match with padding, the masked context
+and the fixed-length vector.
 
 In a notebook::
 
     from attnlib.exercises import bottleneck as ex
     ex.check_exact_match(my_exact_match)   # my_exact_match(predictions, targets, pad_id) -> float
     ex.check_context(my_context)           # my_context(scores, values, mask) -> (B, H)
+    ex.check_summary(my_summary)           # my_summary(states, lengths) -> c (B, 2H)
     ex.report()
 
-The learner's functions receive **torch tensors** (int64 token ids; float64 scores and values;
-a bool mask, True = real token) and may return a tensor or a Python float.
+The learner's functions receive **torch tensors** (int64 token ids and lengths; float64 scores,
+values and states; a bool mask, True = real token) and may return a tensor or a Python float.
+
+The third exercise is the bottleneck itself: the fixed-length vector
+:math:`c = [\overrightarrow{h}_L; \overleftarrow{h}_1]` that a decoder without attention gets,
+taken from a padded batch of bidirectional encoder states (zeros at padding, as
+:class:`~attnlib.torch.GRUEncoder` returns them). Its catalogue: the last column of the padded
+batch (padding for the shorter sequences), the forward half from the last column, both halves at
+the last real position or both at the first, the halves swapped, and the mean of the states.
 """
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
 from attnlib.exercises.numpy_to_torch import _tensor_fn
 
-__all__ = ["check_exact_match", "check_context", "report", "reset"]
+__all__ = ["check_exact_match", "check_context", "check_summary", "report", "reset"]
 
 
 
@@ -166,7 +176,105 @@ CONTEXT = Exercise(
          "context = torch.einsum('bl,blh->bh', weights, values) (or torch.bmm).",
     checked="padded batches with garbage in the padding, and a fully masked row")
 
-_CHAPTER = Chapter("The fixed-length bottleneck, measured", [EXACT, CONTEXT])
+
+# ----------------------------------------------------------------------------- exercise 3: the fixed-length vector
+
+def _summary(states, lengths):
+    """c = [forward state at the last real position; backward state at position 0], (B, 2H).
+
+    ``states`` (B, L, 2H) holds [forward; backward] at every position, ``lengths`` (B,) the real lengths.
+    """
+    H = states.shape[-1] // 2
+    last = states[np.arange(states.shape[0]), lengths - 1]          # (B, 2H): each row's last real state
+    return np.concatenate([last[:, :H], states[:, 0, H:]], axis=-1)
+
+
+def _encoder_case():
+    """States of a real bidirectional GRUEncoder over a padded batch (float64, seeded)."""
+    from attnlib.torch import GRUEncoder
+
+    lengths = np.array([6, 3, 5])
+    with torch.random.fork_rng(devices=[]):  # building the encoder draws weights: leave the learner's RNG alone
+        torch.manual_seed(9)
+        encoder = GRUEncoder(12, 5, 3, bidirectional=True).double().eval()
+        src = torch.randint(4, 12, (3, 6))
+    src[torch.arange(6)[None, :] >= torch.from_numpy(lengths)[:, None]] = 0      # <pad>
+    with torch.no_grad():
+        states, _ = encoder(src, torch.from_numpy(lengths))
+    return states.numpy(), lengths
+
+
+_INDEX_NOTE = ("If you indexed the positions with lengths: a row's last real position is lengths - 1 "
+               "(positions count from 0), and lengths itself is out of range for the longest sequence.")
+
+
+def _summary_cases():
+    rng = np.random.default_rng(9119)
+    out = [Case(_encoder_case(), "states of a bidirectional GRUEncoder, H=3, lengths 6, 3, 5", note=_INDEX_NOTE)]
+    for B, L, H, lengths, label in [(3, 4, 2, [4, 1, 3], "a sequence of length 1 (lengths 4, 1, 3)"),
+                                    (2, 5, 3, [5, 5], "no padding (lengths 5, 5)"),
+                                    (3, 6, 4, [2, 6, 4], "padded batch (lengths 2, 6, 4)")]:
+        lengths = np.array(lengths)
+        states = rng.normal(size=(B, L, 2 * H))
+        states[np.arange(L)[None, :] >= lengths[:, None]] = 0.0   # the encoder's states are zeros at padding
+        out.append(Case((states, lengths), label, note=_INDEX_NOTE))
+    return out
+
+
+def _halves(forward, backward):
+    return lambda states, lengths: (lambda H: np.concatenate(
+        [forward(states, lengths)[:, :H], backward(states, lengths)[:, H:]], axis=-1))(states.shape[-1] // 2)
+
+
+def _last_real(states, lengths):
+    return states[np.arange(states.shape[0]), lengths - 1]
+
+
+def _first(states, lengths):
+    return states[:, 0]
+
+
+def _last_column(states, lengths):
+    return states[:, -1]
+
+
+SUMMARY = Exercise(
+    name="summary", call="fn(states, lengths)", arg_names=("states", "lengths"), out_axes=("2H",),
+    dims=lambda states, lengths: {"B": states.shape[0], "L": states.shape[1], "2H": states.shape[2]},
+    reference=_summary, cases=_summary_cases,
+    mistakes=(
+        Mistake("last_column", "You took the last column, states[:, -1]. In a padded batch that is the last "
+                "real position only for the longest sequences; for the others it is padding (zeros). And "
+                "its backward half has read only the last token. Take the forward half at each row's own "
+                "last real position, lengths - 1, and the backward half at position 0.",
+                _last_column),
+        Mistake("forward_last_column", "Your backward half is right, but the forward half comes from the last "
+                "column, states[:, -1, :H]: for a sequence shorter than the batch that is padding (zeros). "
+                "Index each row at its own last real position: states[torch.arange(B), lengths - 1, :H].",
+                _halves(_last_column, _first)),
+        Mistake("both_at_last_real", "You took both halves at the last real position. The forward half is "
+                "right there, but the backward direction reads right to left: at the last position it has "
+                "read one token. Its summary of the whole sequence is at position 0: states[:, 0, H:].",
+                _last_real),
+        Mistake("both_at_first", "You took both halves at position 0. The backward half is right there, but "
+                "the forward direction reads left to right: at position 0 it has read one token. Its "
+                "summary is at each row's last real position, lengths - 1.",
+                _first),
+        Mistake("backward_first", "Your halves are swapped: c is [forward; backward], the forward state "
+                "(at lengths - 1) in the first H features and the backward state (at 0) in the last H, as "
+                "the encoder's states are [forward; backward] at every position.",
+                lambda states, lengths: np.roll(_summary(states, lengths), states.shape[-1] // 2, axis=-1)),
+        Mistake("mean_of_states", "You averaged the states over the real positions. That is a summary too "
+                "(mean pooling), but not the one this decoder gets: c is the two directions' *final* "
+                "states, the forward one at the last real position and the backward one at position 0.",
+                lambda states, lengths: states.sum(axis=1) / lengths[:, None]),
+    ),
+    hint="H = states.shape[-1] // 2. The forward half after the last real token: "
+         "states[torch.arange(B), lengths - 1, :H]; the backward half after the first token (it reads "
+         "right to left): states[:, 0, H:]; then torch.cat([forward, backward], dim=-1).",
+    checked="a real GRUEncoder's states, padded batches, a sequence of length 1 and no padding")
+
+_CHAPTER = Chapter("The fixed-length bottleneck, measured", [EXACT, CONTEXT, SUMMARY])
 
 
 def check_exact_match(fn) -> CheckResult:
@@ -177,6 +285,12 @@ def check_exact_match(fn) -> CheckResult:
 def check_context(fn) -> CheckResult:
     """Check ``fn(scores (B, L), values (B, L, H), mask (B, L)) -> context (B, H)`` of masked attention."""
     return _CHAPTER.check(CONTEXT, _tensor_fn(fn))
+
+
+def check_summary(fn) -> CheckResult:
+    """Check ``fn(states (B, L, 2H), lengths (B,)) -> c (B, 2H)``, the fixed-length vector
+    [forward state at lengths - 1; backward state at 0] of a padded batch."""
+    return _CHAPTER.check(SUMMARY, _tensor_fn(fn))
 
 
 def report() -> None:

@@ -5,15 +5,24 @@ In a notebook::
     from attnlib.exercises import multi_head as ex
     ex.check_split_heads(my_split_heads)   # my_split_heads(x, num_heads) -> (..., H, L, d_head)
     ex.check_multi_head_attention(my_mha)  # my_mha(x_q, x_kv, W_q, W_k, W_v, W_o, num_heads, mask)
+    ex.check_winning_head(my_winning_head) # a head's index, or a function returning it
     ex.report()
 
 Each check returns a :class:`~attnlib.exercises.core.CheckResult` whose text is the verdict.
+
+The third is a :class:`~attnlib.exercises.core.Prediction` ("predict, then run"): in a 4-head
+layer built by hand (:func:`head_race_layer`: 4 tokens, ``d_head = 4``, a causal mask), which head
+puts the most weight on key 1 for the query at position 2? The learner reads each head's dot
+products for that query and predicts; ``measure()`` runs :func:`attnlib.numpy.multi_head_attention`
+and takes the argmax over heads. The catalogue: the head with the largest dot product on key 1
+(a weight is a share of its own row), the head that would win if the masked later key counted,
+the most peaked head (its peak is on another key), and the index counted from 1.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
+from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, Prediction, failed, unsolved
 from attnlib.numpy import (
     causal_mask,
     merge_heads,
@@ -23,7 +32,8 @@ from attnlib.numpy import (
     split_heads,
 )
 
-__all__ = ["check_split_heads", "check_multi_head_attention", "report", "reset"]
+__all__ = ["check_split_heads", "check_multi_head_attention", "check_winning_head", "head_race_layer",
+           "report", "reset"]
 
 
 # ----------------------------------------------------------------------------- references
@@ -173,7 +183,101 @@ MHA = Exercise(
                  "the mask its head axis with np.expand_dims(mask, -3), so that (B, 1, L_k) becomes "
                  "(B, 1, 1, L_k) and lines up with the scores (B, H, L_q, L_k).")
 
-_CHAPTER = Chapter("Multi-head, self- and cross-attention", [SPLIT, MHA])
+# ----------------------------------------------------------------------------- exercise 3: a prediction
+
+RACE_HEADS, RACE_D_HEAD, RACE_QUERY, RACE_KEY = 4, 4, 2, 1
+RACE_LENGTH = 4
+# Head h's dot products q . k (before the 1/sqrt(d_head) scaling) of the query at RACE_QUERY with
+# keys 0-3. The causal mask blocks key 3 for that query. The rows are built so that every line of
+# reasoning in the catalogue below points at a different head.
+_RACE_DOTS = np.array([[0.0, 12.0, 14.0, 0.0],     # key 1 scores highest of all heads, key 2 higher
+                       [0.0, 4.0, 0.0, -16.0],     # key 1 ahead of the other visible keys by 4
+                       [16.0, 0.0, 0.0, 0.0],      # sharply on key 0
+                       [0.0, 6.0, 0.0, 10.0]])     # key 1 ahead by 6; the masked key 3 higher still
+
+
+def head_race_layer():
+    """A hand-built 4-head self-attention layer over 4 tokens, for the "which head wins?" prediction.
+
+    Tokens are one-hot positions (features 0-3 of ``d_model = 16``). Every head's keys are those
+    one-hot positions, so head ``h``'s query of the token at position ``RACE_QUERY`` has the dot
+    products ``_RACE_DOTS[h]`` with keys 0-3 (the other queries have dot product 0 with every key).
+    ``W_v`` copies the one-hot position into every head and ``W_o`` is the identity, so head ``h``'s
+    block of the output is its weights.
+
+    Returns
+    -------
+    x : numpy.ndarray, shape (4, 16)
+    weights : tuple of 4 numpy.ndarray, each shape (16, 16)
+        ``(W_q, W_k, W_v, W_o)``, for :func:`attnlib.numpy.multi_head_attention` with ``num_heads=4``.
+    mask : numpy.ndarray of bool, shape (4, 4)
+        The causal mask.
+    """
+    L, H, d = RACE_LENGTH, RACE_HEADS, RACE_D_HEAD
+    x = np.zeros((L, H * d))
+    x[np.arange(L), np.arange(L)] = 1.0
+    W_q, W_k, W_v = (np.zeros((H * d, H * d)) for _ in range(3))
+    for h in range(H):
+        W_q[RACE_QUERY, h * d:h * d + L] = _RACE_DOTS[h]
+        W_k[np.arange(L), h * d + np.arange(L)] = 1.0
+        W_v[np.arange(L), h * d + np.arange(L)] = 1.0
+    return x, (W_q, W_k, W_v, np.eye(H * d)), causal_mask(L)
+
+
+def _race_weights(masked: bool = True) -> np.ndarray:
+    """Every head's weights (H, L_k) for the query at RACE_QUERY, from multi_head_attention."""
+    x, W, mask = head_race_layer()
+    _, weights = multi_head_attention(x, x, *W, RACE_HEADS, mask=mask if masked else None)
+    return weights[:, RACE_QUERY]
+
+
+def _race_dots() -> np.ndarray:
+    """Every head's dot products q . k (H, L_k) for the query at RACE_QUERY, before the scaling."""
+    x, (W_q, W_k, _, _), _ = head_race_layer()
+    q, k = split_heads(x @ W_q, RACE_HEADS), split_heads(x @ W_k, RACE_HEADS)   # (H, L, d_head)
+    return (q @ np.swapaxes(k, -1, -2))[:, RACE_QUERY]
+
+
+def _measure_winning_head() -> float:
+    """The index of the head whose weight on key RACE_KEY is largest, for the query at RACE_QUERY."""
+    return float(np.argmax(_race_weights()[:, RACE_KEY]))
+
+
+WINNING_HEAD = Prediction(
+    name="winning_head",
+    question=(f"which head (0 to {RACE_HEADS - 1}) of ex.head_race_layer() puts the most weight on key "
+              f"{RACE_KEY} for the query at position {RACE_QUERY}?"),
+    measure=_measure_winning_head, rtol=0.0,
+    hint=(f"Each head has its own softmax, over the keys the query at position {RACE_QUERY} may see "
+          f"(the causal mask blocks the later keys). Divide the dot products by sqrt(d_head) = "
+          f"{RACE_D_HEAD ** 0.5:g}; then, head by head, see how far key {RACE_KEY}'s score stands above "
+          f"the other visible keys of the same row: its weight is exp(s_{RACE_KEY}) / sum_j exp(s_j) "
+          "over the visible keys j only."),
+    explanation=(f"A weight is a share of its head's own row: key {RACE_KEY} wins where it stands "
+                 "highest above the other keys the query may see, not where its own score is largest, "
+                 "and a masked key takes no share."),
+    mistakes=(
+        Mistake("largest_dot_product", f"That head gives key {RACE_KEY} the largest dot product of all "
+                "heads. But a weight is a share of its head's own row after the softmax, and in that "
+                f"head another visible key scores higher still and takes most of the weight. Compare key "
+                f"{RACE_KEY}'s score with the other visible keys of the same head, not across heads.",
+                lambda: float(np.argmax(_race_dots()[:, RACE_KEY]))),
+        Mistake("mask_ignored", f"That head would win if the query at position {RACE_QUERY} could see "
+                f"key {RACE_LENGTH - 1}. It cannot: the mask is causal, so a later key gets weight 0 and no "
+                "share of the softmax, in every head (one mask for all heads). Leave the masked keys out "
+                "of each row before you compare.",
+                lambda: float(np.argmax(_race_weights(masked=False)[:, RACE_KEY]))),
+        Mistake("most_peaked_head", "That head is the most confident one of the row (its largest weight "
+                f"is the largest of all heads), but its peak is on another key, not on key {RACE_KEY}. "
+                f"Compare the heads' weights on key {RACE_KEY} itself.",
+                lambda: float(np.argmax(_race_weights().max(axis=-1)))),
+        Mistake("counted_from_one", f"Heads are numbered from 0: the weights' head axis runs from w[0] to "
+                f"w[{RACE_HEADS - 1}]. If you counted the heads from 1, subtract one.",
+                lambda: _measure_winning_head() + 1.0),
+    ))
+
+
+_CHAPTER = Chapter("Multi-head, self- and cross-attention", [SPLIT, MHA, WINNING_HEAD])
 
 
 def check_split_heads(fn) -> CheckResult:
@@ -187,6 +291,30 @@ def check_multi_head_attention(fn) -> CheckResult:
     Projections are ``x @ W``; ``mask`` is None or bool, broadcastable to (..., L_q, L_k).
     """
     return _CHAPTER.check(MHA, fn)
+
+
+def check_winning_head(prediction) -> CheckResult:
+    """Check a predicted head index: which head of :func:`head_race_layer` puts the most weight on
+    key 1 for the query at position 2.
+
+    ``prediction`` is the index, or a function of no arguments that returns it (the notebook's stub
+    is such a function, raising NotImplementedError until it is written); it is compared with what
+    :func:`attnlib.numpy.multi_head_attention` computes.
+    """
+    if not callable(prediction):
+        return _CHAPTER.check(WINNING_HEAD, prediction)
+    try:
+        value = prediction()
+    except NotImplementedError:
+        result = unsolved(WINNING_HEAD, "Your function still raises NotImplementedError: make it return "
+                                        "the index of the head you predict.")
+    except Exception as err:  # noqa: BLE001 - say what went wrong, never crash the notebook
+        result = failed(WINNING_HEAD, f"Calling your function raised {type(err).__name__}: {err}. It "
+                                      "should just return the index of the head you predict.")
+    else:
+        return _CHAPTER.check(WINNING_HEAD, value)
+    _CHAPTER.results[WINNING_HEAD.name] = result.status
+    return result
 
 
 def report() -> None:

@@ -5,6 +5,7 @@ In a notebook::
     from attnlib.exercises import numpy_to_torch as ex
     ex.check_batched_attention(my_attention)  # my_attention(q, k, v, mask) -> output tensor
     ex.check_merge_heads(my_merge_heads)      # my_merge_heads(x) (B, H, L, d_head) -> (B, L, E)
+    ex.check_query_gradient(my_query_gradient)  # my_query_gradient(q, k, v, mask, C) -> d loss / d q
     ex.report()
 
 The learner's function receives float64 **torch tensors** (and a bool tensor mask or None) and
@@ -13,6 +14,12 @@ returns a tensor; the checker turns the result back into NumPy and diagnoses it 
 tensor, softmax over the wrong dim, the mask's polarity inverted (PyTorch's own
 ``nn.MultiheadAttention`` uses True = blocked), ``masked_fill`` with 0 instead of ``-inf``, and,
 when merging heads, a reshape without the transpose or ``view`` on a transposed tensor.
+
+The third exercise is autograd: the gradient of the chapter's loss
+``loss = sum(attention(q, k, v, mask) * C)`` with respect to the queries, from ``backward()``. The
+checker's reference is the chain rule written out in NumPy (no autograd); its catalogue holds the
+slips of setting up the loss and reading the gradient: the loss without ``C``, its mean instead of
+its sum, the mask not passed, the scaling forgotten, and the keys' gradient returned.
 """
 from __future__ import annotations
 
@@ -25,10 +32,15 @@ from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
 from attnlib.numpy import causal_mask, padding_mask
 from attnlib.torch import merge_heads, scaled_dot_product_attention
 
-__all__ = ["check_batched_attention", "check_merge_heads", "report", "reset"]
+__all__ = ["check_batched_attention", "check_merge_heads", "check_query_gradient", "report", "reset"]
 
 _VIEW_HELP = ("After a transpose the tensor's memory is no longer in row order, so .view() cannot "
               "merge those axes. Use .reshape(...) (copies when it must), or .contiguous().view(...).")
+
+
+_GRAD_HELP = ("The tensors you are given do not require gradients, so autograd recorded nothing: make "
+              "the one you differentiate by a leaf that does, e.g. q = q.detach().clone().requires_grad_(True), "
+              "before computing the loss from it.")
 
 
 def _tensor_fn(fn):
@@ -50,6 +62,8 @@ def _tensor_fn(fn):
         except RuntimeError as err:
             if "view size is not compatible" in str(err):
                 raise RuntimeError(f"{err} {_VIEW_HELP}") from None
+            if "does not require grad" in str(err):
+                raise RuntimeError(f"{err} {_GRAD_HELP}") from None
             raise
         if isinstance(out, torch.Tensor):
             out = out.detach().cpu()
@@ -186,7 +200,95 @@ MERGE = Exercise(
          "transposed tensor is not contiguous).",
     checked="1 to 4 heads, square and non-square shapes")
 
-_CHAPTER = Chapter("From NumPy to PyTorch", [ATTENTION, MERGE])
+
+# ----------------------------------------------------------------------------- exercise 3: autograd
+
+def _masked_softmax(scores, mask):
+    """Softmax over the last axis, blocked where ``mask`` is False (every row has an allowed key)."""
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _query_gradient(q, k, v, mask, C):
+    """d/dq of sum(attention(q, k, v, mask) * C), with the chain rule written out (no autograd).
+
+    Shapes: q (..., L_q, d_k), k (..., L_k, d_k), v (..., L_k, d_v), C (..., L_q, d_v) -> (..., L_q, d_k).
+    """
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    P = _masked_softmax(q @ np.swapaxes(k, -1, -2) * scale, mask)   # (..., L_q, L_k)
+    dP = C @ np.swapaxes(v, -1, -2)                                  # d loss / d P
+    dS = P * (dP - np.sum(dP * P, axis=-1, keepdims=True))           # through each row's softmax
+    return dS @ k * scale                                            # d loss / d q
+
+
+def _gradient_with(loss="sum", use_mask=True, scale=True, wrt="q"):
+    """The autograd gradient in torch with one thing done wrong, for the catalogue."""
+    def fn(q, k, v, mask, C):
+        q, k = q.detach().clone().requires_grad_(True), k.detach().clone().requires_grad_(True)
+        scores = q @ k.transpose(-2, -1)
+        if scale:
+            scores = scores / math.sqrt(q.shape[-1])
+        if use_mask and mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        out = torch.softmax(scores, dim=-1) @ v
+        total = {"sum": (out * C).sum(), "mean": (out * C).mean(), "no_C": out.sum()}[loss]
+        total.backward()
+        return (q if wrt == "q" else k).grad
+    return fn
+
+
+def _gradient_cases():
+    rng = np.random.default_rng(8118)
+    n = lambda *shape: rng.normal(size=shape)  # noqa: E731
+    return [
+        Case((n(3, 4), n(5, 4), n(5, 2), causal_mask(3, 5), n(3, 2)), "unbatched, L_q=3, L_k=5, causal mask"),
+        Case((n(2, 3, 4), n(2, 6, 4), n(2, 6, 5), padding_mask(np.array([6, 2]), 6)[:, None, :], n(2, 3, 5)),
+             "batched (B=2), L_q=3, L_k=6, key padding mask (B, 1, L_k)"),
+        Case((n(2, 4, 3), n(2, 4, 3), n(2, 4, 3), (rng.random((2, 4, 4)) < 0.5) | np.eye(4, dtype=bool),
+              n(2, 4, 3)),
+             "batched self-attention, L_q = L_k = 4, d_k = d_v = 3, a (B, L_q, L_k) mask"),
+        Case((n(2, 2, 5, 4), n(2, 2, 6, 4), n(2, 2, 6, 3), None, n(2, 2, 5, 3)),
+             "4-D (B=2, H=2), L_q=5, L_k=6, no mask"),
+    ]
+
+
+_GRADIENT_MISTAKES = (
+    Mistake("loss_without_C", "Your gradient is that of out.sum(), the loss without C. The chapter's loss "
+            "weights every output entry by C: loss = (out * C).sum(); backward() then gives its gradient.",
+            _gradient_with(loss="no_C")),
+    Mistake("mean_loss", "Your gradient is too small by a constant factor: you took the mean, "
+            "(out * C).mean(), which divides the loss (and so its gradient) by the number of output "
+            "entries. The loss asked for is the sum: (out * C).sum().", _gradient_with(loss="mean")),
+    Mistake("mask_not_passed", "Your gradient is that of attention without the mask: blocked keys took a "
+            "share of the weights, so they changed the loss. Pass the mask on (mask=mask, or "
+            "masked_fill(~mask, float('-inf')) before the softmax).", _gradient_with(use_mask=False)),
+    Mistake("no_scaling", "Your gradient is that of unscaled attention: divide q @ k^T by "
+            "sqrt(d_k) = sqrt(q.shape[-1]) before the softmax (or use atorch.scaled_dot_product_attention).",
+            _gradient_with(scale=False)),
+    Mistake("keys_gradient", "You returned the gradient with respect to the keys (k.grad). The exercise asks "
+            "for d loss / d q: make q the tensor that requires grad and return q.grad.",
+            _gradient_with(wrt="k")),
+)
+
+GRADIENT = Exercise(
+    name="query_gradient", call="fn(q, k, v, mask, C)", arg_names=("q", "k", "v", "mask", "C"),
+    out_axes=("L_q", "d_k"),
+    dims=lambda q, k, v, mask, C: {"L_q": q.shape[-2], "L_k": k.shape[-2], "d_k": q.shape[-1],
+                                   "d_v": v.shape[-1]},
+    reference=_query_gradient, cases=_gradient_cases,
+    mistakes=tuple(Mistake(m.name, m.message, _tensor_fn(m.fn), m.hint) for m in _GRADIENT_MISTAKES),
+    hint="q = q.detach().clone().requires_grad_(True) makes a leaf that autograd tracks; out = "
+         "atorch.scaled_dot_product_attention(q, k, v, mask=mask)[0]; loss = (out * C).sum(); "
+         "loss.backward(); return q.grad (or torch.autograd.grad(loss, q)[0]).",
+    checked="unbatched, batched and 4-D tensors, with causal, padding and random masks, against the chain "
+            "rule written out",
+    batched_hint="It ran on the unbatched case, so look at the batched ones: transpose the keys with "
+                 "k.transpose(-2, -1) (not k.T), take the softmax over dim=-1, and let C have the output's "
+                 "shape (..., L_q, d_v).")
+
+_CHAPTER = Chapter("From NumPy to PyTorch", [ATTENTION, MERGE, GRADIENT])
 
 
 def check_batched_attention(fn) -> CheckResult:
@@ -203,6 +305,16 @@ def check_merge_heads(fn) -> CheckResult:
     """Check ``fn(x) -> merged``: (B, H, L, d_head) tensor -> (B, L, H * d_head), head h in columns
     ``h * d_head : (h + 1) * d_head``."""
     return _CHAPTER.check(MERGE, _tensor_fn(fn))
+
+
+def check_query_gradient(fn) -> CheckResult:
+    """Check ``fn(q, k, v, mask, C) -> d loss / d q`` on torch tensors, loss = sum(attention(q, k, v, mask) * C).
+
+    ``q`` (..., L_q, d_k), ``k`` (..., L_k, d_k), ``v`` (..., L_k, d_v) and ``C`` (..., L_q, d_v) are
+    float64 tensors that do not require grad; ``mask`` is None or a bool tensor broadcastable to
+    (..., L_q, L_k), True = may attend. The result has q's shape.
+    """
+    return _CHAPTER.check(GRADIENT, _tensor_fn(fn))
 
 
 def report() -> None:
