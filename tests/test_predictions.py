@@ -123,3 +123,10 @@ def test_a_near_miss_is_told_in_percent():
     ex = _cache_prediction()
     r = Chapter("c", [ex]).check(ex, TRUE * 1.05)
     assert "close, but too high" in r.message and "5%" in r.message
+
+
+def test_a_categorical_miss_is_not_told_as_a_factor():
+    ex = Prediction(name="head", question="Which head?", measure=lambda: 3.0, rtol=0.0, categorical=True)
+    r = Chapter("c", [ex]).check(ex, 2)
+    assert r.status == "failed" and "factor" not in r.message and "Not 2" in r.message
+    assert Chapter("c", [ex]).check(ex, 3).status == PASSED

@@ -163,6 +163,9 @@ class Prediction:
         How to work the number out.
     explanation : str
         Said with a pass: why the value is what it is.
+    categorical : bool
+        The number names a choice (a head's index, a position), so a miss is not "too high by a
+        factor"; it is just not the one.
     """
     name: str
     question: str
@@ -172,6 +175,7 @@ class Prediction:
     rtol: float = 0.02
     hint: str = ""
     explanation: str = ""
+    categorical: bool = False
 
 
 class CheckResult:
@@ -486,7 +490,9 @@ def check_prediction(ex: Prediction, value) -> CheckResult:
             continue
         if near(number, wrong, ex.rtol):
             return failed(ex, m.message, m.hint, m.name)
-    if truth == 0 or number == 0 or np.sign(number) != np.sign(truth):
+    if ex.categorical:
+        miss = f"Not {_fmt(number, ex.unit)}: that is not the one the chapter's code measures."
+    elif truth == 0 or number == 0 or np.sign(number) != np.sign(truth):
         miss = f"Your prediction {_fmt(number, ex.unit)} is not right: the measured value is {'higher' if truth > number else 'lower'}."
     else:
         ratio = number / truth

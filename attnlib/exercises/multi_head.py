@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, Prediction, failed, unsolved
+from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake, Prediction
 from attnlib.numpy import (
     causal_mask,
     merge_heads,
@@ -247,7 +247,7 @@ WINNING_HEAD = Prediction(
     name="winning_head",
     question=(f"which head (0 to {RACE_HEADS - 1}) of ex.head_race_layer() puts the most weight on key "
               f"{RACE_KEY} for the query at position {RACE_QUERY}?"),
-    measure=_measure_winning_head, rtol=0.0,
+    measure=_measure_winning_head, rtol=0.0, categorical=True,
     hint=(f"Each head has its own softmax, over the keys the query at position {RACE_QUERY} may see "
           f"(the causal mask blocks the later keys). Divide the dot products by sqrt(d_head) = "
           f"{RACE_D_HEAD ** 0.5:g}; then, head by head, see how far key {RACE_KEY}'s score stands above "
@@ -301,20 +301,7 @@ def check_winning_head(prediction) -> CheckResult:
     is such a function, raising NotImplementedError until it is written); it is compared with what
     :func:`attnlib.numpy.multi_head_attention` computes.
     """
-    if not callable(prediction):
-        return _CHAPTER.check(WINNING_HEAD, prediction)
-    try:
-        value = prediction()
-    except NotImplementedError:
-        result = unsolved(WINNING_HEAD, "Your function still raises NotImplementedError: make it return "
-                                        "the index of the head you predict.")
-    except Exception as err:  # noqa: BLE001 - say what went wrong, never crash the notebook
-        result = failed(WINNING_HEAD, f"Calling your function raised {type(err).__name__}: {err}. It "
-                                      "should just return the index of the head you predict.")
-    else:
-        return _CHAPTER.check(WINNING_HEAD, value)
-    _CHAPTER.results[WINNING_HEAD.name] = result.status
-    return result
+    return _CHAPTER.check(WINNING_HEAD, prediction)
 
 
 def report() -> None:
