@@ -1,14 +1,20 @@
-"""Checkers for "Luong attention": the *general* score's weights, and local-p's Gaussian window.
+"""Checkers for "Luong attention": the *general* score's weights, local-p's Gaussian window, and
+local-p's predicted centre.
 
 In a notebook::
 
     from attnlib.exercises import luong as ex
-    ex.check_general_weights(my_general_weights)   # (s, h, mask, W) -> weights (B, L)
-    ex.check_local_p_weights(my_local_p_weights)   # (scores, mask, p, D) -> weights (B, L)
+    ex.check_general_weights(my_general_weights)       # (s, h, mask, W) -> weights (B, L)
+    ex.check_local_p_weights(my_local_p_weights)       # (scores, mask, p, D) -> weights (B, L)
+    ex.check_predicted_centre(my_predicted_centre)     # (s, mask, W_p, v_p) -> p_t (B,)
     ex.report()
 
 The learner's functions receive **torch tensors** (float64; a bool mask, True = real token; ``D``
 an int) and return a tensor.
+
+The third exercise is the centre local-p predicts, p_t = S sigmoid(v_p^T tanh(W_p s_t)), with S
+each example's own source length (the mask's row sum). Its catalogue: the padded length L for S,
+S - 1 for S, the scale S forgotten, the tanh or the sigmoid left out, and W_p transposed.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ import numpy as np
 from attnlib.exercises.bottleneck import _tensor_fn
 from attnlib.exercises.core import Case, Chapter, CheckResult, Exercise, Mistake
 
-__all__ = ["check_general_weights", "check_local_p_weights", "report", "reset"]
+__all__ = ["check_general_weights", "check_local_p_weights", "check_predicted_centre", "report", "reset"]
 
 
 def _masked_softmax(e, mask):
@@ -130,7 +136,65 @@ LOCAL_P = Exercise(
          "torch.exp(-(j[None, :] - p[:, None]) ** 2 / (2 * (D / 2) ** 2)). No renormalisation.",
     checked="windows cut by the padding and by both ends, several D")
 
-_CHAPTER = Chapter("Luong attention", [GENERAL, LOCAL_P])
+# ----------------------------------------------------------------------------- exercise 3: p_t
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _centre_logit(s, W_p, v_p):
+    """v_p . tanh(W_p s_t) for every row s_t of s: (B,)."""
+    return np.tanh(s @ W_p.T) @ v_p
+
+
+def _centre(s, mask, W_p, v_p):
+    return mask.sum(-1) * _sigmoid(_centre_logit(s, W_p, v_p))
+
+
+def _centre_cases():
+    rng = np.random.default_rng(1112)
+    out = []
+    # W_p is square (hidden = H_dec, attnlib's default), so a transposed W_p runs and can be named.
+    for H, L, lengths, label in [(3, 5, [5, 5], "no padding"),
+                                 (4, 7, [7, 3, 5], "padded batch, lengths 7, 3, 5"),
+                                 (3, 6, [6, 1], "a source of length 1 (p_t in [0, 1])"),
+                                 (5, 8, [4], "one example (B = 1), half of it padding")]:
+        B = len(lengths)
+        W_p = rng.normal(size=(H, H))
+        out.append(Case((rng.normal(size=(B, H)), _lengths_mask(lengths, L), W_p, rng.normal(size=H)), label))
+    return out
+
+
+CENTRE = Exercise(
+    name="predicted_centre", call="fn(s, mask, W_p, v_p)", arg_names=("s", "mask", "W_p", "v_p"),
+    out_axes=(), dims=lambda s, m, W, v: {"B": s.shape[0]},
+    reference=_centre, cases=_centre_cases,
+    mistakes=(
+        Mistake("padded_length", "You scaled by the padded length L = mask.shape[1]. S is each example's "
+                "own source length, the number of real tokens: S = mask.sum(-1). With L, a short source "
+                "can get a centre in its padding.",
+                lambda s, m, W, v: m.shape[-1] * _sigmoid(_centre_logit(s, W, v))),
+        Mistake("last_index", "You scaled by S - 1, the index of the last position. Luong et al. scale by "
+                "the source length itself: p_t = S sigmoid(...) lies in [0, S].",
+                lambda s, m, W, v: (m.sum(-1) - 1) * _sigmoid(_centre_logit(s, W, v))),
+        Mistake("no_scale", "Your centres lie in [0, 1]: the sigmoid gives a fraction of the source, and you "
+                "forgot to multiply it by the source length S = mask.sum(-1).",
+                lambda s, m, W, v: _sigmoid(_centre_logit(s, W, v))),
+        Mistake("no_tanh", "You left out the tanh: the position network is v_p . tanh(W_p s_t), a hidden "
+                "layer with a tanh, then the sigmoid.",
+                lambda s, m, W, v: m.sum(-1) * _sigmoid((s @ W.T) @ v)),
+        Mistake("no_sigmoid", "You left out the sigmoid, so your centres can be negative or beyond the end "
+                "of the source. The sigmoid squashes v_p . tanh(W_p s_t) into (0, 1) before the scaling by S.",
+                lambda s, m, W, v: m.sum(-1) * _centre_logit(s, W, v)),
+        Mistake("transposed_W", "You used W_p transposed: W_p s_t multiplies the column s_t, so for a batch of "
+                "rows s (B, H_dec) it is s @ W_p.T, not s @ W_p.",
+                lambda s, m, W, v: m.sum(-1) * _sigmoid(np.tanh(s @ W) @ v)),
+    ),
+    hint="S = mask.sum(-1); return S * torch.sigmoid(torch.tanh(s @ W_p.T) @ v_p)  "
+         "(W_p s_t for each row s_t is s @ W_p.T).",
+    checked="padded batches, a source of length 1 and a single example")
+
+_CHAPTER = Chapter("Luong attention", [GENERAL, LOCAL_P, CENTRE])
 
 
 def check_general_weights(fn) -> CheckResult:
@@ -141,6 +205,12 @@ def check_general_weights(fn) -> CheckResult:
 def check_local_p_weights(fn) -> CheckResult:
     """Check ``fn(scores (B, L), mask (B, L), p (B,), D) -> weights (B, L)`` of local-p attention."""
     return _CHAPTER.check(LOCAL_P, _tensor_fn(fn))
+
+
+def check_predicted_centre(fn) -> CheckResult:
+    """Check ``fn(s (B, H_dec), mask (B, L), W_p (hidden, H_dec), v_p (hidden,)) -> p (B,)``:
+    local-p's centre ``S * sigmoid(v_p . tanh(W_p s_t))``, S the number of real tokens."""
+    return _CHAPTER.check(CENTRE, _tensor_fn(fn))
 
 
 def report() -> None:
