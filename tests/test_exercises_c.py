@@ -133,3 +133,152 @@ def test_centre_notebook_solution_passes_and_is_checked():
     assert any("check_predicted_centre(my_predicted_centre)" in c
                for c in _checker_cells("02_seq2seq/11_luong_attention.ipynb"))
 
+
+# ============================================================================= ch12: CRF marginals
+
+def brute_force_marginals(scores, transitions):
+    """p(z_j = 1) by enumerating all 2^L assignments, with the log-sum-exp written out."""
+    L = len(scores)
+    s = [float(v) for v in scores]
+    A = [[float(transitions[a, b]) for b in range(2)] for a in range(2)]
+    assignments = list(itertools.product([0, 1], repeat=L))
+    energy = [sum(z[j] * s[j] for j in range(L)) + sum(A[z[j - 1]][z[j]] for j in range(1, L))
+              for z in assignments]
+    top = max(energy)
+    weight = [math.exp(e - top) for e in energy]      # max-subtracted: scores of 1000 stay finite
+    total = sum(weight)
+    return torch.tensor([sum(w for w, z in zip(weight, assignments) if z[j] == 1) / total
+                         for j in range(L)], dtype=torch.float64)
+
+
+def test_marginals_brute_force_answer_passes():
+    result = hard_structured.check_marginals(brute_force_marginals)
+    assert result.passed, result.message
+
+
+def test_marginals_reference_is_attnlibs_crf_marginals():
+    from attnlib.torch import crf_marginals
+    for case in hard_structured.MARGINALS.cases():
+        s, A = (torch.from_numpy(a) for a in case.args)
+        assert torch.allclose(crf_marginals(s[None], A)[0],
+                              torch.from_numpy(hard_structured.MARGINALS.reference(*case.args)))
+
+
+def test_marginals_by_autograd_of_log_z_pass():
+    """The chapter's remark: d log Z / d s_j is p(z_j = 1), so the gradient of a correct log Z passes."""
+    from attnlib.torch import crf_log_partition
+
+    def by_gradient(scores, transitions):
+        s = scores.clone().requires_grad_()
+        grad, = torch.autograd.grad(crf_log_partition(s[None], transitions).sum(), s)
+        return grad
+
+    assert hard_structured.check_marginals(by_gradient).passed
+
+
+def _forward_backward(scores, transitions, backward_dim=1, unary_in_beta=False):
+    """A learner's forward-backward; the flags reproduce two slips in the backward recursion."""
+    zero = torch.zeros_like(scores)
+    u = torch.stack([zero, scores], dim=-1)
+    alpha = [u[0]]
+    for j in range(1, len(scores)):
+        alpha.append(torch.logsumexp(alpha[-1][:, None] + transitions, dim=0) + u[j])
+    last = u[-1] if unary_in_beta else torch.zeros(2, dtype=scores.dtype)
+    beta = [last]
+    for j in range(len(scores) - 2, -1, -1):
+        if unary_in_beta:   # beta_j(a) = u_j(a) + logsumexp_b(A[a, b] + beta_{j+1}(b))
+            beta.insert(0, u[j] + torch.logsumexp(transitions + beta[0][None, :], dim=1))
+        elif backward_dim == 1:
+            beta.insert(0, torch.logsumexp(transitions + (u[j + 1] + beta[0])[None, :], dim=1))
+        else:               # the forward pass's pattern copied: sums over the first index of A
+            beta.insert(0, torch.logsumexp((u[j + 1] + beta[0])[:, None] + transitions, dim=0))
+    alpha, beta = torch.stack(alpha), torch.stack(beta)
+    return alpha, beta, torch.logsumexp(alpha[-1], dim=0)
+
+
+def _learner_no_backward(scores, transitions):
+    alpha, _, _ = _forward_backward(scores, transitions)
+    return torch.softmax(alpha, dim=-1)[:, 1]
+
+
+def _learner_backward_transposed(scores, transitions):
+    alpha, beta, log_z = _forward_backward(scores, transitions, backward_dim=0)
+    return torch.exp(alpha[:, 1] + beta[:, 1] - log_z)
+
+
+def _learner_unary_twice(scores, transitions):
+    alpha, beta, log_z = _forward_backward(scores, transitions, unary_in_beta=True)
+    return torch.exp(alpha[:, 1] + beta[:, 1] - log_z)
+
+
+def _learner_normalised(scores, transitions):
+    alpha, beta, log_z = _forward_backward(scores, transitions)
+    w = torch.exp(alpha[:, 1] + beta[:, 1] - log_z)
+    return w / w.sum()
+
+
+def _learner_state_zero(scores, transitions):
+    alpha, beta, log_z = _forward_backward(scores, transitions)
+    return torch.exp(alpha[:, 0] + beta[:, 0] - log_z)
+
+
+MARGINAL_MISTAKES = {
+    "no_backward": _learner_no_backward,
+    "backward_transposed": _learner_backward_transposed,
+    "unary_twice": _learner_unary_twice,
+    "no_transitions": lambda scores, transitions: torch.sigmoid(scores),
+    "normalised": _learner_normalised,
+    "state_zero": _learner_state_zero,
+}
+
+
+def test_the_learners_forward_backward_without_slips_passes():
+    def right(scores, transitions):
+        alpha, beta, log_z = _forward_backward(scores, transitions)
+        return torch.exp(alpha[:, 1] + beta[:, 1] - log_z)
+    assert hard_structured.check_marginals(right).passed
+
+
+@pytest.mark.parametrize("name", list(MARGINAL_MISTAKES))
+def test_marginals_learner_mistake_is_named(name):
+    result = hard_structured.check_marginals(MARGINAL_MISTAKES[name])
+    assert result.mistake == name, result.message
+    assert result.hint
+
+
+def test_marginals_catalogue_is_the_one_tested_here():
+    assert {m.name for m in hard_structured.MARGINALS.mistakes} == set(MARGINAL_MISTAKES)
+    assert all(catalogue_problem(hard_structured.MARGINALS, m) == "" for m in hard_structured.MARGINALS.mistakes)
+
+
+def test_marginals_outside_log_space_overflow_is_explained():
+    def in_probability_space(scores, transitions):
+        # Forward-backward with exp'd potentials: right for small scores, inf/NaN at 1000.
+        u = torch.stack([torch.ones_like(scores), torch.exp(scores)], dim=-1)
+        E = torch.exp(transitions)
+        alpha = [u[0]]
+        for j in range(1, len(scores)):
+            alpha.append((alpha[-1] @ E) * u[j])
+        beta = [torch.ones(2, dtype=scores.dtype)]
+        for j in range(len(scores) - 2, -1, -1):
+            beta.insert(0, E @ (u[j + 1] * beta[0]))
+        alpha, beta = torch.stack(alpha), torch.stack(beta)
+        return alpha[:, 1] * beta[:, 1] / alpha[-1].sum()
+
+    result = hard_structured.check_marginals(in_probability_space)
+    assert not result.passed and "log space" in result.message and "magnitude ~1000" in result.message
+
+
+def test_marginals_stub_is_unsolved_and_report_counts_three(capsys):
+    assert hard_structured.check_marginals(_stub).status == "unsolved"
+    hard_structured.check_marginals(brute_force_marginals)
+    hard_structured.report()
+    assert "1 of 3 (marginals)" in capsys.readouterr().out
+
+
+def test_marginals_notebook_solution_passes_and_is_checked():
+    nb = "02_seq2seq/12_hard_and_structured_attention.ipynb"
+    ns = _solution_namespace(nb, "my_marginals")
+    assert hard_structured.check_marginals(ns["my_marginals"]).passed
+    assert any("check_marginals(my_marginals)" in c for c in _checker_cells(nb))
+
