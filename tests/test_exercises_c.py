@@ -282,3 +282,90 @@ def test_marginals_notebook_solution_passes_and_is_checked():
     assert hard_structured.check_marginals(ns["my_marginals"]).passed
     assert any("check_marginals(my_marginals)" in c for c in _checker_cells(nb))
 
+
+# ============================================================================= ch13: a prediction
+
+D, H, D_FF = 64, 4, 192   # the question's layer
+
+
+def formula_layer_parameters(d=D, d_ff=D_FF):
+    """The count derived by hand: attention 4 (d^2 + d), FFN 2 d d_ff + d_ff + d, two LayerNorms 2 x 2 d."""
+    return 4 * (d * d + d) + (2 * d * d_ff + d_ff + d) + 2 * 2 * d
+
+
+def test_layer_parameters_formula_agrees_with_the_measurement_and_with_pytorchs_layer():
+    torch_layer = torch.nn.TransformerEncoderLayer(D, H, D_FF, batch_first=True)
+    assert sum(p.numel() for p in torch_layer.parameters()) == formula_layer_parameters()
+    assert transformer_block.LAYER_PARAMETERS.measure() == formula_layer_parameters() == 41_728
+
+
+@pytest.mark.parametrize("prediction", [formula_layer_parameters(), float(formula_layer_parameters()),
+                                        np.int64(formula_layer_parameters()), lambda: formula_layer_parameters()],
+                         ids=["int", "float", "numpy", "function"])
+def test_layer_parameters_right_number_passes(prediction):
+    result = transformer_block.check_layer_parameters(prediction)
+    assert result.passed, result.message
+    assert "41,728" in result.message
+
+
+d, d_ff, h = D, D_FF, H
+LAYER_MISTAKES = {   # the arithmetic a learner would write for each wrong reasoning
+    "no_biases": 4 * d * d + 2 * d * d_ff + 2 * 2 * d,
+    "no_layer_norms": 4 * (d * d + d) + 2 * d * d_ff + d_ff + d,
+    "qkv_once": 2 * (d * d + d) + 2 * d * d_ff + d_ff + d + 4 * d,
+    "no_output_projection": 3 * (d * d + d) + 2 * d * d_ff + d_ff + d + 4 * d,
+    "ffn_4d": 4 * (d * d + d) + 2 * d * (4 * d) + 4 * d + d + 4 * d,
+    "per_head": h * 3 * (d * d + d) + (d * d + d) + 2 * d * d_ff + d_ff + d + 4 * d,
+}
+del d, d_ff, h
+
+
+@pytest.mark.parametrize("name", list(LAYER_MISTAKES))
+def test_layer_parameters_learner_mistake_is_named(name):
+    result = transformer_block.check_layer_parameters(LAYER_MISTAKES[name])
+    assert result.mistake == name, result.message
+    assert result.hint
+
+
+def test_layer_parameters_catalogue_is_the_one_tested_here():
+    ex = transformer_block.LAYER_PARAMETERS
+    assert {m.name for m in ex.mistakes} == set(LAYER_MISTAKES)
+    assert all(catalogue_problem(ex, m) == "" for m in ex.mistakes)
+
+
+def test_layer_parameters_near_misses_and_other_answers_are_explained():
+    truth = formula_layer_parameters()
+    one_norm_only = transformer_block.check_layer_parameters(truth - 2 * D)
+    assert one_norm_only.status == "failed" and "close but too low" in one_norm_only.message
+    assert "close but too high" in transformer_block.check_layer_parameters(truth + 1).message
+    assert "not a whole number" in transformer_block.check_layer_parameters(truth + 0.5).message
+    far = transformer_block.check_layer_parameters(3 * truth)
+    assert "too high" in far.message and "41,728" not in far.message
+    assert "not a number" in transformer_block.check_layer_parameters("41728").message
+
+    def broken():
+        return undefined_name  # noqa: F821 - a learner's typo
+
+    assert "raised NameError" in transformer_block.check_layer_parameters(broken).message
+
+
+def test_layer_parameters_stub_is_unsolved_and_report_counts_three(capsys):
+    def my_layer_parameters():
+        raise NotImplementedError
+
+    result = transformer_block.check_layer_parameters(my_layer_parameters)
+    assert result.status == "unsolved" and "EncoderLayer(d_model=64" in result.message
+    assert transformer_block.check_layer_parameters(...).status == "unsolved"
+    transformer_block.check_layer_parameters(formula_layer_parameters)
+    transformer_block.report()
+    assert "1 of 3 (layer parameters)" in capsys.readouterr().out
+
+
+def test_layer_parameters_notebook_solution_passes_and_the_cell_measures_the_same_layer():
+    nb = "03_transformer/13_transformer_block.ipynb"
+    ns = _solution_namespace(nb, "my_layer_parameters")
+    assert transformer_block.check_layer_parameters(ns["my_layer_parameters"]).passed
+    cells = _checker_cells(nb)
+    assert any("check_layer_parameters(my_layer_parameters)" in c for c in cells)
+    source = nbformat.read(ROOT / "chapters" / nb, as_version=4).cells
+    assert any("sublayer_parameter_counts(64, 4, 192)" in c.source for c in source if c.cell_type == "code")
