@@ -310,7 +310,7 @@ def test_the_registry_matches_the_chapter_notebooks():
     assert len(set(registry.values())) == len(P.COURSE)
 
 
-def test_the_totals_are_each_modules_exercises():
+def test_the_totals_are_each_modules_exercises(record_file):
     """Totals come from the modules themselves (a new exercise counts at once), and match the
     number of learner-facing check_* functions each module exports."""
     p = attnlib.exercises.progress()
