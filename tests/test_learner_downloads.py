@@ -173,6 +173,15 @@ def test_a_repository_colab_cannot_open_gives_the_download_alone(tmp_path):
     assert boxes and all(sb.DOWNLOAD_TEXT in b and "colab" not in b for b in boxes)
 
 
+def test_a_stale_copy_of_a_page_without_exercises_is_removed(tmp_path):
+    name = docname(WITHOUT[0])
+    stale = tmp_path / sb.exercises_path(name)
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")
+    sb._on_doctree_resolved(_app(tmp_path), _doctree(PAGE), name)
+    assert not stale.exists()
+
+
 def test_other_builders_are_left_alone(tmp_path):
     doctree = _doctree(PAGE)
     sb._on_doctree_resolved(_app(tmp_path, fmt="latex"), doctree, docname(WITH_EXERCISES[0]))

@@ -159,9 +159,11 @@ def _on_doctree_resolved(app, doctree, docname: str) -> None:
     if app.builder.format != "html":
         return
     nb = exercise_notebook(Path(app.env.doc2path(docname)))
-    if nb is None:
-        return
     target = exercises_path(docname)
+    if nb is None:
+        # A chapter whose exercises were removed since the last build keeps no stale copy.
+        (Path(app.outdir) / target).unlink(missing_ok=True)
+        return
     write_learner_copy(nb, Path(app.outdir) / target)
     href = page_relative(app.builder.get_target_uri(docname), target)
     add_links_to_doctree(doctree, links_html(href, posixpath.basename(target), _colab_for(app, docname)))
