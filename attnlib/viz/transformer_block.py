@@ -198,7 +198,8 @@ def loss_curves_frame(runs: dict, norms, warmups, seed: int | None = None, smoot
     return _runs_frame(runs, keys, seed, smooth, ylim, figsize)
 
 
-def _runs_frame(runs: dict, keys, seed=None, smooth: int = 10, ylim=None, figsize=(6.4, 3.2)) -> Figure:
+def _runs_frame(runs: dict, keys, seed=None, smooth: int = 10, ylim=None, figsize=(6.4, 3.2),
+                title: str = "") -> Figure:
     """A figure (not registered with pyplot) of the runs ``keys`` of ``runs``, as :func:`_curves` draws them."""
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.subplots()
@@ -206,6 +207,8 @@ def _runs_frame(runs: dict, keys, seed=None, smooth: int = 10, ylim=None, figsiz
         _curves(ax, runs, keys, seed=seed, smooth=max(1, int(smooth)))
     if ylim is not None:
         ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title, fontsize=9)
     return fig
 
 
@@ -277,7 +280,8 @@ def loss_curves_explorer(runs: dict):
     ylim = (finite.min() / 1.3, finite.max() * 1.3) if finite.size else None
 
     def render(shown, seed=None, any_smooth=10):
-        return _runs_frame(runs, list(shown), seed, any_smooth, ylim)
+        which = "every seed (thin) and their mean (thick)" if seed is None else f"seed {seeds[seed]} alone"
+        return _runs_frame(runs, list(shown), seed, any_smooth, ylim, title=which)
 
     seed_options = [("every seed + mean", None)] + [(f"seed {s}", i) for i, s in enumerate(seeds)]
     knobs = [Knob("shown", _comparisons(keys), "runs", style="dropdown")]
