@@ -125,8 +125,9 @@ def next_token_explorer(model, corpus, prompts, temperatures=NEXT_TOKEN_TEMPERAT
 
     The book's frames are pre-rendered when the notebook runs (see :mod:`attnlib.viz.frames`):
     the prompts (as many as fit in :data:`~attnlib.viz.frames.MAX_FRAMES` frames: 5 with the
-    default four temperatures), every temperature of ``temperatures`` and top-k off or ``top_k``. In a live kernel a folded "any value" part takes any prompt, any
-    temperature from 0 to 3 and any top-k.
+    default four temperatures), every temperature of ``temperatures`` and top-k off or
+    ``top_k``. In a live kernel a folded "any value" part takes any prompt, any temperature from
+    0 to 3 and any top-k.
 
     Parameters
     ----------
