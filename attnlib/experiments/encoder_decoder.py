@@ -26,7 +26,7 @@ from attnlib.torch import (
 )
 
 __all__ = ["DateRecipe", "DATE_RECIPE", "train_transformer", "attention_maps", "token_probabilities",
-           "exposure_accuracy", "error_kinds", "length_penalty_table", "train_gru", "seeds_sweep",
+           "exposure_accuracy", "error_kinds", "length_penalty_table", "build_gru", "train_gru", "seeds_sweep",
            "ALPHAS", "mean_std", "compare_seeds"]
 
 #: The length-penalty exponents the chapter compares.
@@ -173,12 +173,26 @@ def train_transformer(task, seed: int = 0, progress: bool = True, device=None,
     return model.eval(), history
 
 
-def train_gru(task, seed: int = 0, steps: int = 300, progress: bool = True, device=None):
-    """Part II's best date model, Luong *dot* attention with input feeding on a bidirectional GRU.
+def build_gru(task, device=None):
+    """Part II's best date model, untrained: Luong *dot* attention with input feeding on a
+    bidirectional GRU encoder, with the Luong chapter's sizes (embeddings 16, 32 units per direction).
 
-    The settings of the Luong chapter: embeddings 16, 32 units per direction, batches of 64,
-    Adam at 1e-2, unsmoothed cross-entropy, ``steps`` steps; seeded with ``seed`` (weights and
-    batch order), as chapter 14 trains it.
+    Returns
+    -------
+    attnlib.torch.Seq2Seq
+    """
+    from attnlib.experiments.luong import attention_variants
+
+    device = default_device() if device is None else device
+    return attention_variants(len(task.source_vocab), len(task.target_vocab), embed_dim=16,
+                              hidden_size=32)["dot"]().to(device)
+
+
+def train_gru(task, seed: int = 0, steps: int = 300, progress: bool = True, device=None):
+    """Train :func:`build_gru`'s model as chapter 14 compares it.
+
+    The settings of the Luong chapter: batches of 64, Adam at 1e-2, unsmoothed cross-entropy,
+    ``steps`` steps; seeded with ``seed`` (weights and batch order).
 
     Returns
     -------
@@ -186,13 +200,11 @@ def train_gru(task, seed: int = 0, steps: int = 300, progress: bool = True, devi
         In eval mode.
     history : attnlib.torch.History
     """
-    from attnlib.experiments.luong import attention_variants
     from attnlib.seeding import seed as seed_all
 
     device = default_device() if device is None else device
     seed_all(seed)
-    rnn = attention_variants(len(task.source_vocab), len(task.target_vocab), embed_dim=16,
-                             hidden_size=32)["dot"]().to(device)
+    rnn = build_gru(task, device)
     history = train(rnn, task.batch_stream("train", 64, seed=seed, device=device), seq2seq_loss,
                     torch.optim.Adam(rnn.parameters(), lr=1e-2), steps=steps, progress=progress,
                     desc="Luong dot (GRU)")

@@ -3,7 +3,7 @@
 - :func:`architecture_figure`: the model as boxes and arrows;
 - :func:`masks_figure`: the three attention masks of one example;
 - :func:`label_smoothing_figure` and :func:`noam_figure`: the target distribution and the schedule;
-- :func:`attention_maps_explorer` (ipywidgets: example, kind, layer, head) and
+- :func:`attention_maps_explorer` (example and kind; every layer and head in a frame) and
   :func:`attention_maps_figure` (every layer and head of one kind, for the static book), both on
   the dictionaries of :func:`attnlib.torch.encoder_decoder.attention_maps`;
 - :func:`token_probability_figure`: the probability of each reference token against the
@@ -18,10 +18,11 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from attnlib.viz._display import show_png
+from attnlib.viz.frames import FreeKnob, Knob, frame_explorer
 
 __all__ = ["architecture_figure", "masks_figure", "label_smoothing_figure", "noam_figure",
-           "attention_map_frame", "attention_maps_figure", "attention_maps_explorer",
+           "attention_map_frame", "attention_maps_frame", "attention_maps_figure",
+           "attention_maps_explorer",
            "token_probability_figure", "exposure_figure"]
 
 KINDS = {"encoder": "encoder self-attention", "decoder": "decoder self-attention (causal)",
@@ -296,8 +297,72 @@ def attention_map_frame(maps: dict, kind: str, layer: int, head: int, figsize=(5
     return fig
 
 
+def _axes_labels(maps: dict, kind: str):
+    """The query (row) and key (column) tokens of one kind of map."""
+    if kind == "encoder":
+        return maps["source"], maps["source"]
+    if kind == "decoder":
+        return maps["target"], maps["input"]
+    return maps["target"], maps["source"]
+
+
+def _mosaic(ax, maps: dict, kind: str, fontsize: float = 6.5, gap: int = 1) -> None:
+    """Every layer (rows) and head (columns) of one kind of map, tiled into one image on ``ax``.
+
+    The maps sit side by side in one axes with a blank row or column between them, so the tick
+    labels are drawn once per row and column of the tiling: much cheaper to render than one
+    axes per map (the explorer renders a dozen such frames).
+    """
+    w = np.asarray(maps[kind])
+    layers, heads, R, C = w.shape
+    rows, cols = _axes_labels(maps, kind)
+    tiled = np.full((layers * (R + gap) - gap, heads * (C + gap) - gap), np.nan)
+    for l in range(layers):
+        for h in range(heads):
+            tiled[l * (R + gap):l * (R + gap) + R, h * (C + gap):h * (C + gap) + C] = w[l, h]
+    ax.imshow(np.ma.masked_invalid(tiled), cmap="viridis", vmin=0, vmax=1, aspect="auto",
+              interpolation="nearest")
+    ax.set_xticks([h * (C + gap) + j for h in range(heads) for j in range(C)],
+                  [c.replace(" ", "_") for _ in range(heads) for c in cols], fontsize=fontsize, rotation=90)
+    ax.set_yticks([l * (R + gap) + i for l in range(layers) for i in range(R)],
+                  [r.replace(" ", "_") for _ in range(layers) for r in rows], fontsize=fontsize)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    for l in range(layers):
+        for h in range(heads):
+            ax.text(h * (C + gap) + (C - 1) / 2, l * (R + gap) - 0.6, f"layer {l + 1}, head {h + 1}",
+                    ha="center", va="bottom", fontsize=fontsize + 1)
+
+
 def attention_maps_figure(maps: dict, kind: str = "cross"):
     """Every layer (rows) and head (columns) of one kind of attention, for one example.
+
+    Parameters
+    ----------
+    maps : dict
+        From :func:`attnlib.torch.encoder_decoder.attention_maps`.
+    kind : {"encoder", "decoder", "cross"}
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A pyplot figure.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
+    layers, heads = maps[kind].shape[:2]
+    fig, ax = plt.subplots(figsize=(2.2 * heads, 2.1 * layers + 0.4), layout="constrained")
+    _mosaic(ax, maps, kind)
+    fig.suptitle(f"{KINDS[kind]}: \"{''.join(maps['source'])}\"", fontsize=9)
+    return fig
+
+
+def attention_maps_frame(maps: dict, kind: str) -> Figure:
+    """One frame of the explorer: every layer and head of one kind of attention, for one example.
+
+    The picture of :func:`attention_maps_figure` on a figure not registered with pyplot, titled
+    with the source and the model's output.
 
     Parameters
     ----------
@@ -312,25 +377,34 @@ def attention_maps_figure(maps: dict, kind: str = "cross"):
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
     layers, heads = maps[kind].shape[:2]
-    fig, axes = plt.subplots(layers, heads, figsize=(2.2 * heads, 2.1 * layers + 0.4),
-                             layout="constrained", squeeze=False)
-    for l in range(layers):
-        for h in range(heads):
-            _panel(axes[l, h], maps, kind, l, h, labels=(kind != "encoder" or heads <= 2))
-            axes[l, h].set_title(f"layer {l + 1}, head {h + 1}", fontsize=8)
-    fig.suptitle(f"{KINDS[kind]}: \"{''.join(maps['source'])}\"", fontsize=9)
+    fig = Figure(figsize=(2.0 * heads + 0.6, 1.75 * layers + 0.9))
+    ax = fig.add_axes((0.08, 0.14, 0.91, 0.74))
+    _mosaic(ax, maps, kind, fontsize=7)
+    fig.suptitle(f"{KINDS[kind]}: \"{''.join(maps['source'])}\" -> {''.join(maps['target'][:-1])}",
+                 fontsize=9)
     return fig
 
 
+def attention_maps_explorer(all_maps: list, model=None, task=None, examples: int = 4):
+    """An explorer of a trained model's attention: pick the example and the kind of attention.
 
-def attention_maps_explorer(all_maps: list):
-    """An ipywidgets explorer: pick the example, the kind of attention, the layer and the head.
+    Each frame shows every layer and head of one kind of attention for one example. The book's
+    frames are pre-rendered when the notebook runs (see :mod:`attnlib.viz.frames`): the first
+    ``examples`` examples of ``all_maps`` (give examples of different formats first: the source
+    positions an output token reads then move) and the three kinds. In a live kernel a folded
+    "any value" part reaches every example of ``all_maps`` and, given ``model`` and ``task``,
+    translates any source typed in and draws its maps.
 
     Parameters
     ----------
     all_maps : list of dict
         One :func:`attnlib.torch.encoder_decoder.attention_maps` dictionary per example
-        (computed once: the explorer only draws).
+        (computed once: the frames only draw them).
+    model : attnlib.torch.Transformer, optional
+    task : attnlib.data.TranslationTask, optional
+        Both or neither: with them, the live part takes a typed source.
+    examples : int
+        How many examples get frames (``examples`` x 3 frames).
 
     Returns
     -------
@@ -340,17 +414,33 @@ def attention_maps_explorer(all_maps: list):
 
     if not all_maps:
         raise ValueError("need at least one example's attention maps")
-    layers, heads = all_maps[0]["cross"].shape[:2]
-    example = widgets.Dropdown(options=[("".join(m["source"]), i) for i, m in enumerate(all_maps)],
-                               value=0, description="example")
-    kind = widgets.Dropdown(options=[(v, k) for k, v in KINDS.items()], value="cross",
-                            description="kind")
-    layer = widgets.IntSlider(1, 1, layers, description="layer")
-    head = widgets.IntSlider(1, 1, heads, description="head")
+    if (model is None) != (task is None):
+        raise ValueError("pass both model and task (to translate typed sources), or neither")
+    if int(examples) < 1:
+        raise ValueError(f"examples must be at least 1, got {examples!r}")
+    label = lambda i: f"{i}: {''.join(all_maps[i]['source'])}"  # noqa: E731
+    style = {"description_width": "initial"}
+    free = [FreeKnob("any_example", widgets.Dropdown(options=[(label(i), i) for i in range(len(all_maps))],
+                                                     value=0, description="any example", style=style))]
+    if model is not None:
+        free.append(FreeKnob("any_source", widgets.Text(value="", placeholder="e.g. Mon, Jan 2 2023",
+                                                        description="or type a source", style=style,
+                                                        continuous_update=False)))
 
-    def show(example, kind, layer, head):
-        show_png(attention_map_frame(all_maps[example], kind, layer - 1, head - 1))
+    def render(example, kind, any_example=None, any_source=""):
+        maps = all_maps[example if any_example is None else any_example]
+        if any_source and any_source.strip():
+            from attnlib.data import Pair
+            from attnlib.experiments.encoder_decoder import attention_maps
 
-    out = widgets.interactive_output(show, {"example": example, "kind": kind, "layer": layer,
-                                            "head": head})
-    return widgets.VBox([widgets.HBox([example, kind]), widgets.HBox([layer, head]), out])
+            maps = attention_maps(model, task, Pair(any_source.strip(), "", "typed"))
+        return attention_maps_frame(maps, kind)
+
+    shown = range(min(int(examples), len(all_maps)))
+    knobs = [Knob("example", [(label(i), i) for i in shown], "example", style="dropdown"),
+             Knob("kind", [(v.split(" (")[0], k) for k, v in KINDS.items()], "attention", style="toggle",
+                  value="cross")]
+    return frame_explorer(render, knobs, free=free, dpi=75,
+                          note="Rows are queries (for the decoder: the token being produced), columns "
+                               "the keys they read; every row sums to 1 (bright = large weight). "
+                               "The maps were computed once, above; the pictures only draw them.")

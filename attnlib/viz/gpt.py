@@ -1,8 +1,9 @@
 """Figures and an explorer for the GPT chapter: next-token distributions, context length, attention.
 
 :func:`next_token_explorer` lets the reader pick a prompt, a temperature and a top-k and see the
-distribution the next character is sampled from; :func:`next_token_snapshots` draws the same
-panel for a few key settings side by side, for the static book.
+distribution the next character is sampled from (its frames are rendered ahead, so it works in
+the static book); :func:`next_token_snapshots` draws the same panel for a few key settings side
+by side.
 """
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from attnlib.viz._display import show_png
+from attnlib.viz.frames import MAX_FRAMES, FreeKnob, Knob, frame_explorer
 
 __all__ = ["next_token_distribution", "next_token_frame", "next_token_snapshots", "next_token_explorer",
+           "NEXT_TOKEN_TEMPERATURES",
            "context_length_figure", "causal_attention_figure", "loss_curve_figure", "checkpoint_log_figure",
            "extrapolation_figure"]
 
@@ -63,8 +65,8 @@ def _draw_distribution(ax, probs, chars, title):
 
 
 def next_token_frame(model, corpus, prompt: str, temperature: float, top_k=None,
-                     figsize=(5.0, 2.6)) -> Figure:
-    """One panel: the 12 most likely next characters and their probabilities.
+                     figsize=(5.0, 2.4)) -> Figure:
+    """One panel: the 12 most likely next characters and their probabilities (not registered with pyplot).
 
     Parameters
     ----------
@@ -80,11 +82,12 @@ def next_token_frame(model, corpus, prompt: str, temperature: float, top_k=None,
     matplotlib.figure.Figure
     """
     probs = next_token_distribution(model, corpus, prompt, temperature, top_k)
-    fig, ax = plt.subplots(figsize=figsize)
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.subplots()
+    kept = int((probs > 0).sum())
     _draw_distribution(ax, probs, corpus.chars, f"after {prompt[-24:]!r}: τ={temperature:g}, "
-                       f"top-k={top_k or 'off'}")
+                       f"top-k={top_k or 'off'} ({kept} of {len(probs)} characters possible)")
     ax.set_ylabel("probability")
-    fig.tight_layout()
     return fig
 
 
@@ -113,14 +116,28 @@ def next_token_snapshots(model, corpus, prompt: str,
     return fig
 
 
-def next_token_explorer(model, corpus, prompts):
-    """An ipywidgets explorer: pick a prompt, a temperature and top-k; see the next-character distribution.
+#: The temperatures the next-token explorer offers in the book: greedy, sharpened, the model's own, flattened.
+NEXT_TOKEN_TEMPERATURES = (0.0, 0.5, 1.0, 2.0)
+
+
+def next_token_explorer(model, corpus, prompts, temperatures=NEXT_TOKEN_TEMPERATURES, top_k: int = 3):
+    """An explorer: pick a prompt, a temperature and top-k; see the next-character distribution.
+
+    The book's frames are pre-rendered when the notebook runs (see :mod:`attnlib.viz.frames`):
+    the prompts (as many as fit in :data:`~attnlib.viz.frames.MAX_FRAMES` frames: 5 with the
+    default four temperatures), every temperature of ``temperatures`` and top-k off or
+    ``top_k``. In a live kernel a folded "any value" part takes any prompt, any temperature from
+    0 to 3 and any top-k.
 
     Parameters
     ----------
     model : attnlib.torch.GPT
     corpus : attnlib.data.CharCorpus
     prompts : sequence of str
+    temperatures : sequence of float
+        The temperatures with frames (0: greedy); the explorer starts at 1 if 1 is among them.
+    top_k : int
+        The top-k with frames, beside off.
 
     Returns
     -------
@@ -128,18 +145,33 @@ def next_token_explorer(model, corpus, prompts):
     """
     import ipywidgets as widgets
 
-    prompt = widgets.Dropdown(options=list(prompts), description="prompt")
-    temp = widgets.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.1, description="temperature")
-    top_k = widgets.IntSlider(value=0, min=0, max=corpus.vocab_size, description="top-k (0=off)")
+    temperatures = sorted({float(t) for t in temperatures})
+    if not temperatures or temperatures[0] < 0:
+        raise ValueError(f"temperatures must be >= 0, got {temperatures}")
+    prompts = list(dict.fromkeys(prompts))[:max(1, MAX_FRAMES // (2 * len(temperatures)))]
+    if not prompts:
+        raise ValueError("give at least one prompt")
+    if not 1 <= int(top_k) <= corpus.vocab_size:
+        raise ValueError(f"top_k must lie in [1, {corpus.vocab_size}], got {top_k!r}")
+    style = {"description_width": "initial"}
+    free = [FreeKnob("any_prompt", widgets.Text(value=prompts[0], description="any prompt", style=style,
+                                                continuous_update=False)),
+            FreeKnob("any_temperature", widgets.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.05,
+                                                            description="any τ", style=style)),
+            FreeKnob("any_top_k", widgets.IntSlider(value=0, min=0, max=corpus.vocab_size,
+                                                    description="any top-k (0 = off)", style=style))]
 
-    def show(prompt, temperature, top_k):
-        fig = next_token_frame(model, corpus, prompt, temperature, top_k or None)
-        show_png(fig)
+    def render(prompt, temperature, top_k, any_prompt=None, any_temperature=None, any_top_k=None):
+        if any_prompt is not None:
+            prompt, temperature, top_k = (any_prompt or prompt), any_temperature, any_top_k or None
+        return next_token_frame(model, corpus, prompt, temperature, top_k)
 
-    out = widgets.interactive_output(show, {"prompt": prompt, "temperature": temp, "top_k": top_k})
-    note = widgets.HTML("<small>Temperature τ = 0 is greedy; top-k keeps only the k most likely "
-                        "characters and renormalises.</small>")
-    return widgets.VBox([widgets.HBox([prompt, temp, top_k]), note, out])
+    knobs = [Knob("prompt", [(repr(p), p) for p in prompts], "prompt", style="dropdown"),
+             Knob("temperature", temperatures, "temperature τ", value=1.0 if 1.0 in temperatures else None),
+             Knob("top_k", [("off", None), (str(int(top_k)), int(top_k))], "top-k", style="toggle")]
+    return frame_explorer(render, knobs, free=free, dpi=75,
+                          note="τ = 0 is greedy (all the mass on one character); top-k keeps only the k "
+                               "most likely characters and renormalises.")
 
 
 def context_length_figure(losses: dict, train_len: int) -> Figure:

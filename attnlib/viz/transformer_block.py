@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from attnlib.viz._display import show_png
+from attnlib.viz.frames import FreeKnob, Knob, frame_explorer
 
 COLOURS = {("post-LN", False): "#c4572a", ("post-LN", True): "#e8a33c",
            ("pre-LN", False): "#1f5fa8", ("pre-LN", True): "#6bb0d8"}
@@ -115,24 +115,35 @@ def init_gradient_figure(norms: dict, profile_depth: int, name: str = "ffn.linea
     return fig
 
 
-def _label(key, r) -> str:
+def _label(key, r, seed: int | None = None) -> str:
     norm, warm = key
     acc = np.asarray(r["accuracy"], dtype=float)
+    if seed is not None:
+        return f"{norm}, {'with' if warm else 'no'} warm-up (acc {acc[seed]:.2f})"
     spread = f" ± {acc.std():.2f}" if acc.size > 1 else ""
     return f"{norm}, {'with' if warm else 'no'} warm-up (acc {acc.mean():.2f}{spread})"
 
 
-def _curves(ax, runs: dict, keys) -> None:
+def _curves(ax, runs: dict, keys, seed: int | None = None, smooth: int = 10) -> None:
+    """Draw the loss curves of ``keys``: every seed thin and their mean thick, or one seed alone.
+
+    ``seed`` is an index into each run's seeds (None: all of them); ``smooth`` the running-mean window.
+    """
     for key in keys:
         r = runs[key]
         losses = np.atleast_2d(np.asarray(r["losses"], dtype=float))
         colour = COLOURS.get(key)
+        if seed is not None:
+            row = losses[seed]
+            ax.plot(_smooth(row[np.isfinite(row)], smooth), color=colour, linewidth=1.8,
+                    label=_label(key, r, seed))
+            continue
         for row in losses:      # every seed, thin
-            ax.plot(_smooth(row[np.isfinite(row)]), color=colour, linewidth=0.6, alpha=0.5)
-        ax.plot(_smooth(np.nanmean(losses, axis=0)), color=colour, linewidth=1.8,
+            ax.plot(_smooth(row[np.isfinite(row)], smooth), color=colour, linewidth=0.6, alpha=0.5)
+        ax.plot(_smooth(np.nanmean(losses, axis=0), smooth), color=colour, linewidth=1.8,
                 label=_label(key, r))
     ax.set_xlabel("training step")
-    ax.set_ylabel("loss (running mean of 10)")
+    ax.set_ylabel(f"loss (running mean of {smooth})" if smooth > 1 else "loss")
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
@@ -161,7 +172,8 @@ def loss_curves_figure(runs: dict, title: str = "same model, same data, same ste
     return fig
 
 
-def loss_curves_frame(runs: dict, norms, warmups, figsize=(6.4, 3.2)) -> Figure:
+def loss_curves_frame(runs: dict, norms, warmups, seed: int | None = None, smooth: int = 10,
+                      ylim=None, figsize=(6.4, 3.2)) -> Figure:
     """One frame of the explorer: the chosen runs only (not registered with pyplot).
 
     Parameters
@@ -170,17 +182,33 @@ def loss_curves_frame(runs: dict, norms, warmups, figsize=(6.4, 3.2)) -> Figure:
     norms : sequence of str
         Subset of ``("post-LN", "pre-LN")``.
     warmups : sequence of bool
+    seed : int, optional
+        Index of the one seed to draw (default: every seed thin, their mean thick).
+    smooth : int
+        Window of the running mean (1: raw losses).
+    ylim : (float, float), optional
+        Fixed limits of the loss axis, so that frames compare at a glance.
     figsize : tuple of float
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    keys = [k for k in runs if k[0] in norms and k[1] in warmups]
+    return _runs_frame(runs, keys, seed, smooth, ylim, figsize)
+
+
+def _runs_frame(runs: dict, keys, seed=None, smooth: int = 10, ylim=None, figsize=(6.4, 3.2),
+                title: str = "") -> Figure:
+    """A figure (not registered with pyplot) of the runs ``keys`` of ``runs``, as :func:`_curves` draws them."""
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.subplots()
-    keys = [k for k in runs if k[0] in norms and k[1] in warmups]
     if keys:
-        _curves(ax, runs, keys)
+        _curves(ax, runs, keys, seed=seed, smooth=max(1, int(smooth)))
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title, fontsize=9)
     return fig
 
 
@@ -204,8 +232,30 @@ def loss_curves_snapshots(runs: dict):
 
 
 
+def _comparisons(keys) -> list:
+    """The explorer's run menu: every run together, then each pair that differs in one setting.
+
+    A pair that differs only in warm-up shows warm-up's effect; one that differs only in the norm's
+    place shows the norm's. Keys are ``(norm, warmup)``; returns ``(label, keys)`` pairs.
+    """
+    options = [("all runs", tuple(keys))] if len(keys) > 1 else []
+    for i, a in enumerate(keys):
+        for b in keys[i + 1:]:
+            if a[0] == b[0] and a[1] != b[1]:
+                options.append((f"warm-up's effect: {a[0]} with and without", (a, b)))
+            elif a[1] == b[1] and a[0] != b[0]:
+                options.append((f"the norm's place: post- vs pre-LN, {'with' if a[1] else 'no'} warm-up", (a, b)))
+    return options or [(f"{keys[0][0]}, {'with' if keys[0][1] else 'no'} warm-up", tuple(keys))]
+
+
 def loss_curves_explorer(runs: dict):
-    """An ipywidgets explorer: pick the norm placement(s) and warm-up, see the stored loss curves.
+    """An explorer of the stored loss curves: pick which runs to compare and which seed to see.
+
+    The book's frames are pre-rendered when the notebook runs (see :mod:`attnlib.viz.frames`):
+    a menu offers every run together and each pair of runs that differs in one setting (warm-up,
+    or the norm's place), and a slider shows every seed with their mean, or one seed alone; the
+    loss axis is the same in every frame. In a live kernel a folded "any value" slider also sets
+    the running-mean window (1 = the raw losses).
 
     Parameters
     ----------
@@ -218,18 +268,30 @@ def loss_curves_explorer(runs: dict):
     """
     import ipywidgets as widgets
 
-    norm = widgets.SelectMultiple(options=["post-LN", "pre-LN"], value=["post-LN", "pre-LN"],
-                                  description="norm")
-    warm = widgets.SelectMultiple(options=[("no warm-up", False), ("warm-up", True)],
-                                  value=[False], description="warm-up")
+    if not runs:
+        raise ValueError("no runs to explore")
+    keys = list(runs)
+    n_seeds = {np.atleast_2d(np.asarray(r["losses"])).shape[0] for r in runs.values()}
+    if len(n_seeds) != 1:
+        raise ValueError(f"every run needs the same number of seeds, got {sorted(n_seeds)}")
+    seeds = list(runs[keys[0]].get("seeds", range(n_seeds.pop())))
+    finite = np.concatenate([np.asarray(r["losses"], dtype=float).ravel() for r in runs.values()])
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    ylim = (finite.min() / 1.3, finite.max() * 1.3) if finite.size else None
 
-    def show(norms, warmups):
-        show_png(loss_curves_frame(runs, norms, warmups))
+    def render(shown, seed=None, any_smooth=10):
+        which = "every seed (thin) and their mean (thick)" if seed is None else f"seed {seeds[seed]} alone"
+        return _runs_frame(runs, list(shown), seed, any_smooth, ylim, title=which)
 
-    out = widgets.interactive_output(show, {"norms": norm, "warmups": warm})
-    note = widgets.HTML("<small>Runs trained once when the notebook ran; ctrl/shift-click to pick "
-                        "several.</small>")
-    return widgets.VBox([widgets.HBox([norm, warm]), note, out])
+    seed_options = [("every seed + mean", None)] + [(f"seed {s}", i) for i, s in enumerate(seeds)]
+    knobs = [Knob("shown", _comparisons(keys), "runs", style="dropdown")]
+    if len(seeds) > 1:
+        knobs.append(Knob("seed", seed_options, "seeds", style="toggle"))
+    free = [FreeKnob("any_smooth", widgets.IntSlider(value=10, min=1, max=30, description="running mean over",
+                                                     style={"description_width": "initial"}))]
+    return frame_explorer(render, knobs, free=free, dpi=75,
+                          note="Runs trained once when the notebook ran (above); the loss axis is the "
+                               "same in every frame. The legend gives each run's final validation accuracy.")
 
 
 def warmup_sweep_figure(result: dict):
