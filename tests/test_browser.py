@@ -637,7 +637,8 @@ def stored_frames(html: str) -> list[int]:
             model = state.get(model_id.removeprefix("IPY_MODEL_"), {})
             if "attnlib-live-only" in model.get("state", {}).get("_dom_classes", ()):
                 return 0
-            if model.get("model_name") == "ImageModel":
+            if model.get("model_name") == "ImageModel" or "attnlib-frame" in model.get("state", {}).get(
+                    "_dom_classes", ()):  # a frame: an HTML widget holding an <img> with alt text
                 return 1
             return sum(images(c) for c in model.get("state", {}).get("children", ()))
 

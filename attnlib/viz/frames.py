@@ -10,6 +10,11 @@ In a live kernel the same explorer also offers, folded under "any value", contro
 recompute the picture for values outside the rendered set (:class:`FreeKnob`); that part is
 tagged with the CSS class ``attnlib-live-only`` and hidden in the book, where it cannot work.
 
+Every frame carries alt text (the explorer, the knob values and the figure's titles) for screen
+readers. ipywidgets' ``Image`` has no alt, and giving it a ``tooltip`` stops the book's widget
+manager from drawing it (tried in Chromium), so a frame is an ``HTML`` widget holding an ``<img>``
+with the PNG inline and its ``alt``; the PNG's bytes stay on the widget as ``.png``.
+
 Build one with :func:`frame_explorer`; every chapter's explorer uses it.
 """
 from __future__ import annotations
@@ -20,12 +25,15 @@ from dataclasses import dataclass, field
 
 from matplotlib.figure import Figure
 
-__all__ = ["Knob", "FreeKnob", "MAX_FRAMES", "LIVE_ONLY_CLASS", "frame_explorer", "figure_png"]
+__all__ = ["Knob", "FreeKnob", "MAX_FRAMES", "LIVE_ONLY_CLASS", "FRAME_CLASS", "frame_explorer", "figure_png",
+           "figure_titles", "frame_alt", "png_html"]
 
 # Frames are stored in the notebook: keep them few (the design asks for tens, not hundreds).
 MAX_FRAMES = 40
 # The class of the live-only part; the book's stylesheet hides it.
 LIVE_ONLY_CLASS = "attnlib-live-only"
+# The class of every pre-rendered frame (an HTML widget holding one <img> with alt text).
+FRAME_CLASS = "attnlib-frame"
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,53 @@ def figure_png(fig: Figure, dpi: int = 80, colors: int | None = 256) -> bytes:
     return out.getvalue()
 
 
+def figure_titles(fig: Figure) -> list[str]:
+    """The figure's suptitle, then each axes' title, whitespace collapsed, empty ones and repeats dropped."""
+    titles = []
+    for title in [fig.get_suptitle(), *(ax.get_title() for ax in fig.axes)]:
+        title = " ".join(title.split())
+        if title and title not in titles:
+            titles.append(title)
+    return titles
+
+
+def frame_alt(explorer: str, settings: Sequence[tuple[str, str]], fig: Figure | None = None) -> str:
+    """The alt text of one frame: what the explorer is, the knobs' settings, the figure's titles.
+
+    ``settings`` holds (knob description, value label) pairs; the titles (:func:`figure_titles`)
+    say what the panels show.
+    """
+    text = f"{explorer}, frame for " + ", ".join(f"{name} = {label}" for name, label in settings)
+    titles = figure_titles(fig) if fig is not None else []
+    return text + (": " + "; ".join(titles) if titles else "")
+
+
+def png_html(png: bytes, alt: str) -> str:
+    """An ``<img>`` tag showing ``png`` inline (a data URI), with ``alt``, shrinking to fit its column."""
+    import base64
+    import html
+
+    src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return (f'<img src="{src}" alt="{html.escape(alt, quote=True)}" '
+            'style="display:block;max-width:100%;height:auto">')
+
+
+def _frame(png: bytes, alt: str):
+    """A frame: an HTML widget holding :func:`png_html` (``.png`` keeps the bytes)."""
+    import ipywidgets as widgets
+
+    frame = widgets.HTML(png_html(png, alt))
+    frame.add_class(FRAME_CLASS)
+    frame.png = png
+    return frame
+
+
+def _explorer_name(render) -> str:
+    """The function that defines ``render`` ("attention_explorer.<locals>.render"), in words."""
+    scopes = getattr(render, "__qualname__", "").split(".<locals>.")
+    return scopes[-2].split(".")[-1].replace("_", " ") if len(scopes) > 1 else "explorer"
+
+
 def _knob_widget(knob: Knob):
     import ipywidgets as widgets
 
@@ -138,7 +193,7 @@ def _knob_widget(knob: Knob):
 
 
 def frame_explorer(render: Callable[..., Figure], knobs: Sequence[Knob], free: Sequence[FreeKnob] = (),
-                   fixed: dict | None = None, note: str = "", dpi: int = 80):
+                   fixed: dict | None = None, note: str = "", dpi: int = 80, alt: str | None = None):
     """An explorer whose frames are rendered now and switched by its knobs in the browser.
 
     Parameters
@@ -156,6 +211,10 @@ def frame_explorer(render: Callable[..., Figure], knobs: Sequence[Knob], free: S
         A line of HTML under the knobs.
     dpi : int
         Resolution of the stored frames.
+    alt : str, optional
+        What the explorer shows, the start of every frame's alt text (default: the name of the
+        function that defines ``render``, e.g. "attention explorer"); :func:`frame_alt` adds the
+        knob values and the figure's titles.
 
     Returns
     -------
@@ -183,23 +242,27 @@ def frame_explorer(render: Callable[..., Figure], knobs: Sequence[Knob], free: S
                          f"{MAX_FRAMES}: give the knobs fewer values (the frames are stored in the notebook)")
     fixed = dict(fixed or {})
     controls = [_knob_widget(k) for k in knobs]
+    explorer = alt or _explorer_name(render)
 
-    def build(depth: int, chosen: dict):
+    def build(depth: int, chosen: dict, settings: tuple):
         # A stack over this knob's values; its children are the next knob's stacks, or the frames.
         children = []
-        for value in knobs[depth].values:
-            here = {**chosen, knobs[depth].name: value}
+        knob = knobs[depth]
+        for label, value in zip(knob.labels, knob.values):
+            here = {**chosen, knob.name: value}
+            said = (*settings, (knob.description or knob.name, label))
             if depth + 1 == len(knobs):
-                png = figure_png(render(**fixed, **here), dpi=dpi)
-                children.append(widgets.Image(value=png, format="png"))
+                fig = render(**fixed, **here)
+                text = frame_alt(explorer, said, fig)
+                children.append(_frame(figure_png(fig, dpi=dpi), text))
             else:
-                children.append(build(depth + 1, here))
+                children.append(build(depth + 1, here, said))
         stack = widgets.Stack(children, selected_index=knobs[depth].index)
         links.append(widgets.jslink((controls[depth], "index"), (stack, "selected_index")))
         return stack
 
     links: list = []
-    frames = build(0, {})
+    frames = build(0, {}, ())
     # The knobs sit directly in the VBox: with the book's widget manager (html-manager 1.0.15), a
     # jslink whose source is inside an HBox leaves the linked Stack without a view (tried in Chromium).
     parts = list(controls)
@@ -207,7 +270,7 @@ def frame_explorer(render: Callable[..., Figure], knobs: Sequence[Knob], free: S
         parts.append(widgets.HTML(f"<small>{note}</small>"))
     parts.append(frames)
     if free:
-        parts.append(_live_part(render, knobs, controls, free, fixed, dpi))
+        parts.append(_live_part(render, knobs, controls, free, fixed, dpi, explorer))
     box = widgets.VBox(parts)
     box.add_class("attnlib-frame-explorer")
     box.frames = count
@@ -215,22 +278,26 @@ def frame_explorer(render: Callable[..., Figure], knobs: Sequence[Knob], free: S
     return box
 
 
-def _live_part(render, knobs, controls, free, fixed, dpi):
+def _live_part(render, knobs, controls, free, fixed, dpi, explorer):
     """The folded live-kernel part: free controls that recompute into an Output widget.
 
     Nothing is drawn until a control moves, so the notebook stores no extra picture.
     """
     import ipywidgets as widgets
-    from IPython.display import Image, display
+
+    from attnlib.viz._display import show_png
 
     out = widgets.Output()
 
     def redraw(_change=None):
         chosen = {k.name: k.values[c.index] for k, c in zip(knobs, controls)}
         chosen.update({f.name: f.widget.value for f in free})
+        settings = [(k.description or k.name, k.labels[c.index]) for k, c in zip(knobs, controls)]
+        settings += [(f.widget.description or f.name, _label(f.widget.value)) for f in free]
+        fig = render(**fixed, **chosen)
         with out:
             out.clear_output(wait=True)
-            display(Image(data=figure_png(render(**fixed, **chosen), dpi=dpi), format="png"))
+            show_png(fig, dpi=dpi, alt=frame_alt(explorer, settings, fig))
 
     for f in free:
         f.widget.observe(redraw, names="value")
