@@ -2,6 +2,8 @@
 frames (so it works in the static book), and the frames stay few and small."""
 from __future__ import annotations
 
+import re
+
 import ipywidgets as widgets
 import numpy as np
 import pytest
@@ -183,7 +185,8 @@ def test_each_knob_switches_between_distinct_frames(make):
 
 @pytest.fixture
 def shown(monkeypatch):
-    """The PNGs the live part displays (outside a kernel its Output widget captures nothing)."""
+    """The pictures the live part displays: <img> tags with a PNG data URI and alt text (outside a
+    kernel its Output widget captures nothing)."""
     import IPython.display
 
     pictures = []
@@ -202,13 +205,19 @@ def _moved(box, shown, description, value):
     before = len(shown)
     _free(box)[description].value = value
     assert len(shown) == before + 1, f"moving {description!r} drew nothing"
-    assert shown[-1][:8] == b"\x89PNG\r\n\x1a\n"
-    return shown[-1]
+    assert shown[-1].startswith('<img src="data:image/png;base64,iVBORw0KGgo')  # base64 of the PNG signature
+    assert re.search(r'alt="[^"]{10,}"', shown[-1]), "the recomputed picture has no alt text"
+    return _src(shown[-1])
+
+
+def _src(img_html: str) -> str:
+    """The picture itself (its data URI), without the alt text, which differs between a frame and the live part."""
+    return re.search(r'src="([^"]+)"', img_html).group(1)
 
 
 def test_loss_curves_live_part_recomputes_the_running_mean(shown):
     box = _loss_curves()
-    frames = {img.value for img in _images(box)}
+    frames = {_src(img.value) for img in _images(box)}
     raw, wide = _moved(box, shown, "running mean over", 1), _moved(box, shown, "running mean over", 25)
     assert raw != wide and raw not in frames and wide not in frames
 
@@ -227,7 +236,7 @@ def test_loss_curves_menu_offers_the_comparisons_that_differ_in_one_setting():
 
 def test_attention_maps_live_part_reaches_every_example(shown):
     box = _attention_maps()
-    frames = {img.value for img in _images(box)}
+    frames = {_src(img.value) for img in _images(box)}
     assert box.frames == 3 * 3  # three examples, three kinds
     last = _moved(box, shown, "any example", 4)  # an example with no frame of its own
     assert last not in frames and _moved(box, shown, "any example", 0) in frames
@@ -269,7 +278,7 @@ def test_mosaic_tiles_every_layer_and_head_in_place():
 
 def test_next_token_live_part_takes_any_temperature_and_prompt(shown):
     box = _next_token()
-    frames = {img.value for img in _images(box)}
+    frames = {_src(img.value) for img in _images(box)}
     assert box.frames == 2 * 4 * 2  # prompts x temperatures x top-k
     warm = _moved(box, shown, "any τ", 0.7)  # no frame has tau 0.7
     assert warm not in frames
