@@ -31,9 +31,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from attnlib.exercises.progress import FAILED, PASSED, UNSOLVED, SessionResults, caller_module_key
+
 RTOL, ATOL = 1e-6, 1e-8
 
-PASSED, FAILED, UNSOLVED = "passed", "failed", "unsolved"
 
 # What each named output axis means, for shape messages ("... should be L_k = 7 (one column per key)").
 AXIS_MEANING = {
@@ -604,8 +605,6 @@ class Chapter:
     key: str = ""
 
     def __post_init__(self) -> None:
-        from attnlib.exercises.progress import SessionResults, caller_module_key
-
         self.key = self.key or caller_module_key()
         # Setting results[name] directly (a module's extra check after a pass) amends the file's record.
         self.results = SessionResults(self, self.results)

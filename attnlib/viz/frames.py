@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from matplotlib.figure import Figure
 
-__all__ = ["Knob", "FreeKnob", "MAX_FRAMES", "LIVE_ONLY_CLASS", "FRAME_CLASS", "frame_explorer", "figure_png",
+__all__ = ["show_png", "Knob", "FreeKnob", "MAX_FRAMES", "LIVE_ONLY_CLASS", "FRAME_CLASS", "frame_explorer", "figure_png",
            "figure_titles", "frame_alt", "png_html"]
 
 # Frames are stored in the notebook: keep them few (the design asks for tens, not hundreds).
@@ -285,8 +285,6 @@ def _live_part(render, knobs, controls, free, fixed, dpi, explorer):
     """
     import ipywidgets as widgets
 
-    from attnlib.viz._display import show_png
-
     out = widgets.Output()
 
     def redraw(_change=None):
@@ -307,3 +305,19 @@ def _live_part(render, knobs, controls, free, fixed, dpi, explorer):
     part = widgets.VBox([title, widgets.HBox([f.widget for f in free]), out])
     part.add_class(LIVE_ONLY_CLASS)
     return part
+
+
+def show_png(fig: Figure, dpi: int = 80, alt: str | None = None) -> None:
+    """Display ``fig`` as a PNG image with alt text (in an explorer's output widget, on every change).
+
+    The picture is an HTML ``<img>`` (:func:`png_html`), not an image output:
+    the book's widget manager and JupyterLab drop an image output's alt, a screen reader then has
+    nothing to read. ``alt`` defaults to the figure's titles. The figure is closed afterwards, so
+    moving a slider a hundred times does not leave a hundred figures open in pyplot. The PNG comes
+    from :func:`figure_png`, which also draws a frame explorer's frames.
+    """
+    from IPython.display import HTML, display  # imported here: only explorers need IPython
+
+    if alt is None:
+        alt = "Figure: " + ("; ".join(figure_titles(fig)) or "an explorer's picture")
+    display(HTML(png_html(figure_png(fig, dpi=dpi), alt)))
